@@ -1,0 +1,846 @@
+//! From the instance file as written to [`Settings`]: ARM's rules for endpoints (adt-facts §6),
+//! ADT's for routes and limits, and the workload's own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::raw::*;
+use super::settings::*;
+use super::{Overrides, Problems, join, section};
+use crate::clock::Timestamp;
+use crate::event::EventType;
+use crate::generator::{DEFAULT_MIX, RateShape, Step, WorkloadSettings};
+use crate::secret::{Secret, is_masked};
+
+/// ADT's limit on endpoints per instance (not adjustable).
+pub const MAX_ENDPOINTS: usize = 6;
+/// ADT's default limit on routes per instance.
+pub const MAX_ROUTES: usize = 6;
+/// The host name used when the file names none.
+pub const DEFAULT_HOST_NAME: &str = "twinroute.api.wus2.digitaltwins.azure.net";
+/// Twins in the pool when the workload names no number.
+pub const DEFAULT_TWINS: u32 = 1000;
+/// Events generated when the workload names neither `count` nor `durationSeconds`.
+pub const DEFAULT_COUNT: u64 = 10_000;
+
+pub(super) fn validate(value: &Value, overrides: &Overrides) -> Result<Settings, Problems> {
+    let mut problems = Problems::default();
+    let Some(file) = section::<InstanceFileConfig>(value, "", &mut problems) else {
+        return Err(problems);
+    };
+    if file.version != Value::from(1) {
+        problems.push("version", format!("must be 1, found {}", file.version));
+    }
+    let host_name = host_name(file.instance.as_ref(), &mut problems);
+    let limits = file
+        .limits
+        .as_ref()
+        .and_then(|v| section::<LimitsConfig>(v, "limits", &mut problems));
+    let limits_enforced = limits.and_then(|l| l.enforce).unwrap_or(true);
+
+    let endpoints = endpoints(file.endpoints.as_ref(), limits_enforced, &mut problems);
+    let routes = routes(
+        file.routes.as_ref(),
+        &endpoints,
+        limits_enforced,
+        &mut problems,
+    );
+    let workload = workload(file.workload.as_ref(), overrides, &mut problems);
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let (workload, seed_source) = workload.ok_or_else(Problems::default)?;
+    Ok(Settings {
+        host_name,
+        endpoints: endpoints.into_iter().flatten().collect(),
+        routes,
+        workload,
+        seed_source,
+        limits_enforced,
+    })
+}
+
+fn host_name(instance: Option<&Value>, problems: &mut Problems) -> Arc<str> {
+    let host = instance
+        .and_then(|v| section::<InstanceConfig>(v, "instance", problems))
+        .and_then(|i| i.host_name)
+        .unwrap_or_else(|| DEFAULT_HOST_NAME.to_owned());
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !host.starts_with(['.', '-']);
+    if !valid {
+        problems.push(
+            "instance.hostName",
+            format!("must be a host name like contoso.api.wus2.digitaltwins.azure.net (no scheme or path), found '{host}'"),
+        );
+    }
+    Arc::from(host)
+}
+
+/// ARM's endpoint-name pattern `^(?![0-9]+$)(?!-)[a-zA-Z0-9-]{2,49}[a-zA-Z0-9]$` with maxLength 49.
+pub fn endpoint_name_problem(name: &str) -> Option<String> {
+    let rule = "must be 3 to 49 letters, digits or hyphens, not start or end with a hyphen, and not be all digits";
+    let ok = (3..=49).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.chars().all(|c| c.is_ascii_digit());
+    (!ok).then(|| format!("{rule} (ARM's endpoint-name pattern), found '{name}'"))
+}
+
+/// `None` per endpoint that was refused, so routes can still tell "exists but broken" from "missing".
+fn endpoints(
+    value: Option<&Value>,
+    enforce: bool,
+    problems: &mut Problems,
+) -> Vec<Option<EndpointSettings>> {
+    let Some(map) =
+        value.and_then(|v| section::<IndexMap<String, Value>>(v, "endpoints", problems))
+    else {
+        return Vec::new();
+    };
+    if enforce && map.len() > MAX_ENDPOINTS {
+        problems.push(
+            "endpoints",
+            format!(
+                "ADT allows at most {MAX_ENDPOINTS} endpoints per instance, found {}; set \"limits\": {{\"enforce\": false}} to lift this for load tests",
+                map.len()
+            ),
+        );
+    }
+    map.iter()
+        .map(|(name, value)| endpoint(name, value, problems))
+        .collect()
+}
+
+fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<EndpointSettings> {
+    let path = join("endpoints", name);
+    let before = problems.0.len();
+    if let Some(message) = endpoint_name_problem(name) {
+        problems.push(path.clone(), message);
+    }
+    let config = section::<EndpointConfig>(value, &path, problems)?;
+    if let Some(arm_name) = &config.name
+        && arm_name != name
+    {
+        problems.push(
+            join(&path, "name"),
+            format!("is '{arm_name}' but the endpoint's key is '{name}'"),
+        );
+    }
+    let props_path = join(&path, "properties");
+    let props = section::<EndpointPropertiesConfig>(&config.properties, &props_path, problems)?;
+    let simulated = config.simulate.is_some();
+    let at = |field: &str| join(&props_path, field);
+
+    let endpoint_type = match props.endpoint_type.as_deref() {
+        Some("EventGrid") => EndpointType::EventGrid,
+        Some("EventHub") => EndpointType::EventHub,
+        Some("ServiceBus") => EndpointType::ServiceBus,
+        Some(other) => {
+            problems.push(
+                at("endpointType"),
+                format!("must be EventGrid, EventHub or ServiceBus, found '{other}'"),
+            );
+            return None;
+        }
+        None => {
+            problems.push(
+                at("endpointType"),
+                "is required (EventGrid, EventHub or ServiceBus)",
+            );
+            return None;
+        }
+    };
+    let authentication = match props.authentication_type.as_deref() {
+        None | Some("KeyBased") => AuthenticationType::KeyBased,
+        Some("IdentityBased") => AuthenticationType::IdentityBased,
+        Some(other) => {
+            problems.push(
+                at("authenticationType"),
+                format!("must be KeyBased or IdentityBased, found '{other}'"),
+            );
+            AuthenticationType::KeyBased
+        }
+    };
+    let key_based = authentication == AuthenticationType::KeyBased;
+
+    // Fields that belong to another endpoint type are refused, as ARM's discriminated schema does.
+    let foreign: &[(&str, bool)] = match endpoint_type {
+        EndpointType::EventGrid => &[
+            (
+                "connectionStringPrimaryKey",
+                props.connection_string_primary_key.is_some(),
+            ),
+            (
+                "connectionStringSecondaryKey",
+                props.connection_string_secondary_key.is_some(),
+            ),
+            (
+                "primaryConnectionString",
+                props.primary_connection_string.is_some(),
+            ),
+            (
+                "secondaryConnectionString",
+                props.secondary_connection_string.is_some(),
+            ),
+            ("endpointUri", props.endpoint_uri.is_some()),
+            ("entityPath", props.entity_path.is_some()),
+        ],
+        EndpointType::EventHub => &[
+            (
+                "primaryConnectionString",
+                props.primary_connection_string.is_some(),
+            ),
+            (
+                "secondaryConnectionString",
+                props.secondary_connection_string.is_some(),
+            ),
+            ("TopicEndpoint", props.topic_endpoint.is_some()),
+            ("accessKey1", props.access_key1.is_some()),
+            ("accessKey2", props.access_key2.is_some()),
+            ("inputSchema", props.input_schema.is_some()),
+        ],
+        EndpointType::ServiceBus => &[
+            (
+                "connectionStringPrimaryKey",
+                props.connection_string_primary_key.is_some(),
+            ),
+            (
+                "connectionStringSecondaryKey",
+                props.connection_string_secondary_key.is_some(),
+            ),
+            ("TopicEndpoint", props.topic_endpoint.is_some()),
+            ("accessKey1", props.access_key1.is_some()),
+            ("accessKey2", props.access_key2.is_some()),
+            ("inputSchema", props.input_schema.is_some()),
+        ],
+    };
+    for (field, present) in foreign {
+        if *present {
+            problems.push(
+                at(field),
+                format!("is not a property of {} endpoints", endpoint_type.as_str()),
+            );
+        }
+    }
+
+    let mut secret = |field: &str, value: &Option<String>| -> Option<Secret> {
+        let value = value.as_ref()?;
+        if is_masked(value) {
+            problems.push(
+                at(field),
+                "is masked, as ARM returns secrets on read; paste the real value",
+            );
+        } else if value.trim().is_empty() {
+            problems.push(at(field), "is empty");
+        }
+        Some(Secret::new(value.clone()))
+    };
+
+    let connection = match endpoint_type {
+        EndpointType::EventGrid => {
+            let access_key1 = secret("accessKey1", &props.access_key1);
+            let access_key2 = secret("accessKey2", &props.access_key2);
+            Connection::EventGrid {
+                topic_endpoint: props.topic_endpoint.clone(),
+                access_key1,
+                access_key2,
+                input_schema: InputSchema::CloudEvents,
+            }
+        }
+        EndpointType::EventHub => Connection::Amqp {
+            primary: secret(
+                "connectionStringPrimaryKey",
+                &props.connection_string_primary_key,
+            ),
+            secondary: secret(
+                "connectionStringSecondaryKey",
+                &props.connection_string_secondary_key,
+            ),
+            endpoint_uri: props.endpoint_uri.clone(),
+            entity_path: props.entity_path.clone(),
+        },
+        EndpointType::ServiceBus => Connection::Amqp {
+            primary: secret("primaryConnectionString", &props.primary_connection_string),
+            secondary: secret(
+                "secondaryConnectionString",
+                &props.secondary_connection_string,
+            ),
+            endpoint_uri: props.endpoint_uri.clone(),
+            entity_path: props.entity_path.clone(),
+        },
+    };
+    let connection = match connection {
+        Connection::EventGrid {
+            topic_endpoint,
+            access_key1,
+            access_key2,
+            ..
+        } => {
+            let input_schema = match props.input_schema.as_deref() {
+                None | Some("CloudEventSchemaV1_0") => InputSchema::CloudEvents,
+                Some("EventGridSchema") => InputSchema::EventGrid,
+                Some(other) => {
+                    problems.push(
+                        at("inputSchema"),
+                        format!("must be CloudEventSchemaV1_0 or EventGridSchema, found '{other}'"),
+                    );
+                    InputSchema::CloudEvents
+                }
+            };
+            if authentication == AuthenticationType::IdentityBased {
+                problems.push(
+                    at("authenticationType"),
+                    "IdentityBased is not supported for EventGrid endpoints (ADT supports identity only for EventHub and ServiceBus)",
+                );
+            }
+            if let Some(url) = &topic_endpoint
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                problems.push(
+                    at("TopicEndpoint"),
+                    format!("must be an http(s) URL, found '{url}'"),
+                );
+            }
+            if !simulated {
+                if topic_endpoint.is_none() {
+                    problems.push(at("TopicEndpoint"), "is required for EventGrid endpoints");
+                }
+                if access_key1.is_none() {
+                    problems.push(at("accessKey1"), "is required for EventGrid endpoints");
+                }
+            }
+            Connection::EventGrid {
+                topic_endpoint,
+                access_key1,
+                access_key2,
+                input_schema,
+            }
+        }
+        Connection::Amqp {
+            primary,
+            secondary,
+            endpoint_uri,
+            entity_path,
+        } => {
+            let (primary_field, secondary_field) = match endpoint_type {
+                EndpointType::ServiceBus => {
+                    ("primaryConnectionString", "secondaryConnectionString")
+                }
+                _ => ("connectionStringPrimaryKey", "connectionStringSecondaryKey"),
+            };
+            for (field, value) in [(primary_field, &primary), (secondary_field, &secondary)] {
+                if let Some(value) = value
+                    && !is_masked(value.expose())
+                    && let Some(message) = connection_string_problem(value.expose())
+                {
+                    problems.push(at(field), message);
+                }
+            }
+            if let Some(uri) = &endpoint_uri
+                && !uri.starts_with("sb://")
+            {
+                problems.push(at("endpointUri"), "must start with sb://");
+            }
+            if key_based {
+                if primary.is_none() && !simulated {
+                    problems.push(
+                        at(primary_field),
+                        format!(
+                            "is required for KeyBased {} endpoints",
+                            endpoint_type.as_str()
+                        ),
+                    );
+                }
+            } else {
+                for (field, value) in [
+                    (primary_field, primary.is_some()),
+                    (secondary_field, secondary.is_some()),
+                ] {
+                    if value {
+                        problems.push(at(field), "is for KeyBased endpoints; IdentityBased endpoints use endpointUri and entityPath");
+                    }
+                }
+                if !simulated {
+                    if endpoint_uri.is_none() {
+                        problems.push(
+                            at("endpointUri"),
+                            "is required for IdentityBased endpoints (sb://<namespace>/)",
+                        );
+                    }
+                    if entity_path.is_none() {
+                        problems.push(at("entityPath"), "is required for IdentityBased endpoints");
+                    }
+                }
+            }
+            Connection::Amqp {
+                primary,
+                secondary,
+                endpoint_uri,
+                entity_path,
+            }
+        }
+    };
+
+    let dead_letter = match (
+        &props.dead_letter_secret,
+        &props.dead_letter_uri,
+        authentication,
+    ) {
+        (Some(_), _, AuthenticationType::IdentityBased) => {
+            problems.push(
+                at("deadLetterSecret"),
+                "is for KeyBased endpoints; IdentityBased endpoints use deadLetterUri",
+            );
+            None
+        }
+        (_, Some(_), AuthenticationType::KeyBased) => {
+            problems.push(at("deadLetterUri"), "is for IdentityBased endpoints; KeyBased endpoints use deadLetterSecret (a container SAS URI)");
+            None
+        }
+        (Some(secret), _, _) => dead_letter_secret(secret, &at("deadLetterSecret"), problems),
+        (_, Some(uri), _) => {
+            if !uri.starts_with("https://") && !uri.starts_with("http://") {
+                problems.push(at("deadLetterUri"), "must be a blob container URL (https://<account>.blob.core.windows.net/<container>)");
+            }
+            Some(DeadLetterLocation::BlobIdentity(uri.clone()))
+        }
+        (None, None, _) => None,
+    };
+
+    if problems.0.len() > before {
+        return None;
+    }
+    Some(EndpointSettings {
+        name: name.to_owned(),
+        endpoint_type,
+        authentication,
+        connection,
+        dead_letter,
+        delivery: config.delivery,
+        simulate: config.simulate,
+    })
+}
+
+/// `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]`, or a local emulator's.
+fn connection_string_problem(value: &str) -> Option<String> {
+    let mut endpoint = None;
+    let (mut key_name, mut key, mut emulator) = (false, false, false);
+    for part in value.split(';').filter(|p| !p.trim().is_empty()) {
+        let Some((name, v)) = part.split_once('=') else {
+            return Some(
+                "is not a connection string (expected Key=Value pairs separated by ';')".to_owned(),
+            );
+        };
+        match name.trim() {
+            n if n.eq_ignore_ascii_case("Endpoint") => endpoint = Some(v.trim().to_owned()),
+            n if n.eq_ignore_ascii_case("SharedAccessKeyName") => key_name = true,
+            n if n.eq_ignore_ascii_case("SharedAccessKey") => key = true,
+            n if n.eq_ignore_ascii_case("UseDevelopmentEmulator") => {
+                emulator = v.trim().eq_ignore_ascii_case("true")
+            }
+            _ => {}
+        }
+    }
+    match endpoint {
+        None => Some("is not a connection string: no Endpoint=sb://…".to_owned()),
+        Some(e) if !e.starts_with("sb://") => Some("Endpoint must start with sb://".to_owned()),
+        _ if !emulator && !(key_name && key) => Some(
+            "needs SharedAccessKeyName and SharedAccessKey (or UseDevelopmentEmulator=true)"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+/// `deadLetterSecret`: a container SAS URI, or (twinroute) a local folder as `file://` or a path.
+fn dead_letter_secret(
+    value: &str,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<DeadLetterLocation> {
+    if is_masked(value) {
+        problems.push(
+            path,
+            "is masked, as ARM returns secrets on read; paste the real value",
+        );
+        return None;
+    }
+    if value.starts_with("https://") || value.starts_with("http://") {
+        return Some(DeadLetterLocation::BlobSas(Secret::new(value)));
+    }
+    let folder = value.strip_prefix("file://").unwrap_or(value);
+    if folder.is_empty() {
+        problems.push(
+            path,
+            "is empty; give a container SAS URI, a file:// URI or a folder",
+        );
+        return None;
+    }
+    if value.contains("://") && !value.starts_with("file://") {
+        problems.push(
+            path,
+            "must be an https:// container SAS URI, a file:// URI or a folder path",
+        );
+        return None;
+    }
+    Some(DeadLetterLocation::Folder(PathBuf::from(folder)))
+}
+
+fn routes(
+    value: Option<&Value>,
+    endpoints: &[Option<EndpointSettings>],
+    enforce: bool,
+    problems: &mut Problems,
+) -> Vec<RouteSettings> {
+    let Some(map) = value.and_then(|v| section::<IndexMap<String, Value>>(v, "routes", problems))
+    else {
+        return Vec::new();
+    };
+    if enforce && map.len() > MAX_ROUTES {
+        problems.push(
+            "routes",
+            format!(
+                "ADT allows {MAX_ROUTES} routes per instance by default, found {}; set \"limits\": {{\"enforce\": false}} to lift this for load tests",
+                map.len()
+            ),
+        );
+    }
+    let mut settings = Vec::new();
+    for (id, value) in &map {
+        let path = join("routes", id);
+        if id.is_empty() || id.chars().any(|c| c.is_control() || c == '/') {
+            problems.push(
+                path.clone(),
+                "route id must be non-empty, without '/' or control characters",
+            );
+        }
+        let Some(route) = section::<RouteConfig>(value, &path, problems) else {
+            continue;
+        };
+        if let Some(body_id) = &route.id
+            && body_id != id
+        {
+            problems.push(
+                join(&path, "id"),
+                format!("is '{body_id}' but the route's key is '{id}'"),
+            );
+        }
+        let Some(endpoint_name) = route.endpoint_name else {
+            problems.push(join(&path, "endpointName"), "is required");
+            continue;
+        };
+        let Some(filter) = route.filter else {
+            problems.push(
+                join(&path, "filter"),
+                "is required (use 'true' to route every event)",
+            );
+            continue;
+        };
+        let position = endpoints
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| e.name == endpoint_name));
+        match position {
+            Some(endpoint) => settings.push(RouteSettings { id: id.clone(), endpoint_name, endpoint, filter }),
+            None => problems.push(
+                join(&path, "endpointName"),
+                format!("names no endpoint: '{endpoint_name}' is not in endpoints (ADT: EventRouteEndpointInvalid)"),
+            ),
+        }
+    }
+    // Route endpoint indexes must point into the endpoints that survived validation.
+    let kept: Vec<usize> = endpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    for route in &mut settings {
+        route.endpoint = kept
+            .iter()
+            .position(|i| *i == route.endpoint)
+            .unwrap_or(route.endpoint);
+    }
+    settings
+}
+
+fn workload(
+    value: Option<&Value>,
+    overrides: &Overrides,
+    problems: &mut Problems,
+) -> Option<(WorkloadSettings, SeedSource)> {
+    let config = match value {
+        Some(v) => section::<WorkloadConfig>(v, "workload", problems)?,
+        None => WorkloadConfig {
+            seed: None,
+            twins: None,
+            mix: None,
+            rate: None,
+            count: None,
+            duration_seconds: None,
+            start_time: None,
+        },
+    };
+    let (seed, seed_source) = match (overrides.seed, config.seed) {
+        (Some(seed), _) => (seed, SeedSource::Flag),
+        (None, Some(seed)) => (seed, SeedSource::Config),
+        (None, None) => (0, SeedSource::Clock),
+    };
+    let twins = config.twins.unwrap_or(DEFAULT_TWINS);
+    if twins == 0 {
+        problems.push("workload.twins", "must be at least 1");
+    }
+    let mut mix = DEFAULT_MIX;
+    if let Some(weights) = &config.mix {
+        mix = [0; 7];
+        for (name, weight) in weights {
+            match EventType::from_type_str(name) {
+                Some(kind) => mix[kind.index()] = *weight,
+                None => problems.push(
+                    join("workload.mix", name),
+                    format!(
+                        "is not an ADT event type; expected one of {}",
+                        EventType::ALL.map(EventType::as_str).join(", ")
+                    ),
+                ),
+            }
+        }
+        if mix.iter().map(|w| u64::from(*w)).sum::<u64>() == 0 {
+            problems.push(
+                "workload.mix",
+                "needs at least one type with a weight above 0",
+            );
+        }
+        if mix.iter().map(|w| u64::from(*w)).sum::<u64>() > u64::from(u32::MAX) {
+            problems.push("workload.mix", "weights add up to more than 4294967295");
+        }
+    }
+    let rate = match &config.rate {
+        Some(rate) => rate_shape(rate, problems),
+        None => Some(RateShape::Constant {
+            events_per_second: 1000.0,
+        }),
+    };
+    let duration = config
+        .duration_seconds
+        .and_then(|s| seconds(s, "workload.durationSeconds", problems));
+    let count = match (config.count, duration, overrides.count) {
+        (_, _, Some(count)) => Some(count),
+        (None, None, None) => Some(DEFAULT_COUNT),
+        (count, _, None) => count,
+    };
+    let start_time = config.start_time.as_ref().and_then(|text| {
+        let parsed = Timestamp::parse_rfc3339(text);
+        if parsed.is_none() {
+            problems.push(
+                "workload.startTime",
+                format!("must be an RFC 3339 time like 2026-01-01T00:00:00Z, found '{text}'"),
+            );
+        }
+        parsed
+    });
+    Some((
+        WorkloadSettings {
+            seed,
+            twins,
+            mix,
+            rate: rate?,
+            count,
+            duration,
+            start_time,
+        },
+        seed_source,
+    ))
+}
+
+fn seconds(value: f64, path: &str, problems: &mut Problems) -> Option<Duration> {
+    match Duration::try_from_secs_f64(value) {
+        Ok(duration) => Some(duration),
+        Err(_) => {
+            problems.push(
+                path,
+                format!("must be a number of seconds ≥ 0, found {value}"),
+            );
+            None
+        }
+    }
+}
+
+fn rate_shape(rate: &RateConfig, problems: &mut Problems) -> Option<RateShape> {
+    let path = "workload.rate";
+    let at = |field: &str| join(path, field);
+    let required = |field: &str, value: Option<f64>, problems: &mut Problems| -> Option<f64> {
+        match value {
+            Some(v) if v.is_finite() && v >= 0.0 => Some(v),
+            Some(v) => {
+                problems.push(at(field), format!("must be a finite number ≥ 0, found {v}"));
+                None
+            }
+            None => {
+                problems.push(
+                    at(field),
+                    format!(
+                        "is required for shape '{}'",
+                        rate.shape.as_deref().unwrap_or_default()
+                    ),
+                );
+                None
+            }
+        }
+    };
+    let fields: [(&str, bool); 12] = [
+        ("eventsPerSecond", rate.events_per_second.is_some()),
+        ("fromEventsPerSecond", rate.from_events_per_second.is_some()),
+        ("toEventsPerSecond", rate.to_events_per_second.is_some()),
+        ("overSeconds", rate.over_seconds.is_some()),
+        ("steps", rate.steps.is_some()),
+        ("baseEventsPerSecond", rate.base_events_per_second.is_some()),
+        (
+            "spikeEventsPerSecond",
+            rate.spike_events_per_second.is_some(),
+        ),
+        ("atSeconds", rate.at_seconds.is_some()),
+        ("durationSeconds", rate.duration_seconds.is_some()),
+        ("meanEventsPerSecond", rate.mean_events_per_second.is_some()),
+        (
+            "amplitudeEventsPerSecond",
+            rate.amplitude_events_per_second.is_some(),
+        ),
+        ("periodSeconds", rate.period_seconds.is_some()),
+    ];
+    let allowed: &[&str] = match rate.shape.as_deref() {
+        Some("constant") => &["eventsPerSecond"],
+        Some("ramp") => &["fromEventsPerSecond", "toEventsPerSecond", "overSeconds"],
+        Some("steps") => &["steps"],
+        Some("spike") => &[
+            "baseEventsPerSecond",
+            "spikeEventsPerSecond",
+            "atSeconds",
+            "durationSeconds",
+        ],
+        Some("sine") => &[
+            "meanEventsPerSecond",
+            "amplitudeEventsPerSecond",
+            "periodSeconds",
+        ],
+        Some(other) => {
+            problems.push(
+                at("shape"),
+                format!("must be constant, ramp, steps, spike or sine, found '{other}'"),
+            );
+            return None;
+        }
+        None => {
+            problems.push(
+                at("shape"),
+                "is required (constant, ramp, steps, spike or sine)",
+            );
+            return None;
+        }
+    };
+    let shape = rate.shape.as_deref().unwrap_or_default();
+    for (field, present) in fields {
+        if present && !allowed.contains(&field) {
+            problems.push(
+                at(field),
+                format!(
+                    "does not apply to shape '{shape}' (it takes {})",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+    let secs = |v: f64| Duration::from_secs_f64(v);
+    let shape = match shape {
+        "constant" => RateShape::Constant {
+            events_per_second: required("eventsPerSecond", rate.events_per_second, problems)?,
+        },
+        "ramp" => {
+            let from = required("fromEventsPerSecond", rate.from_events_per_second, problems);
+            let to = required("toEventsPerSecond", rate.to_events_per_second, problems);
+            let over = required("overSeconds", rate.over_seconds, problems);
+            RateShape::Ramp {
+                from: from?,
+                to: to?,
+                over: secs(over?),
+            }
+        }
+        "steps" => {
+            let Some(steps) = &rate.steps else {
+                problems.push(at("steps"), "is required for shape 'steps'");
+                return None;
+            };
+            if steps.is_empty() {
+                problems.push(at("steps"), "needs at least one step");
+            }
+            let mut out = Vec::new();
+            for (index, step) in steps.iter().enumerate() {
+                let step_path = format!("{path}.steps[{index}]");
+                if !(step.events_per_second.is_finite() && step.events_per_second >= 0.0) {
+                    problems.push(
+                        join(&step_path, "eventsPerSecond"),
+                        "must be a finite number ≥ 0",
+                    );
+                } else if !(step.duration_seconds.is_finite() && step.duration_seconds >= 0.0) {
+                    problems.push(
+                        join(&step_path, "durationSeconds"),
+                        "must be a finite number ≥ 0",
+                    );
+                } else {
+                    out.push(Step {
+                        events_per_second: step.events_per_second,
+                        duration: secs(step.duration_seconds),
+                    });
+                }
+            }
+            RateShape::Steps(out)
+        }
+        "spike" => {
+            let base = required("baseEventsPerSecond", rate.base_events_per_second, problems);
+            let spike = required(
+                "spikeEventsPerSecond",
+                rate.spike_events_per_second,
+                problems,
+            );
+            let at_s = required("atSeconds", rate.at_seconds, problems);
+            let duration = required("durationSeconds", rate.duration_seconds, problems);
+            RateShape::Spike {
+                base: base?,
+                spike: spike?,
+                at: secs(at_s?),
+                duration: secs(duration?),
+            }
+        }
+        _ => {
+            let mean = required("meanEventsPerSecond", rate.mean_events_per_second, problems);
+            let amplitude = required(
+                "amplitudeEventsPerSecond",
+                rate.amplitude_events_per_second,
+                problems,
+            );
+            let period = required("periodSeconds", rate.period_seconds, problems);
+            if period == Some(0.0) {
+                problems.push(at("periodSeconds"), "must be above 0");
+                return None;
+            }
+            RateShape::Sine {
+                mean: mean?,
+                amplitude: amplitude?,
+                period: secs(period?),
+            }
+        }
+    };
+    if shape.peak() <= 0.0 {
+        problems.push(path, "never produces an event: every rate is 0");
+        return None;
+    }
+    Some(shape)
+}

@@ -1,0 +1,260 @@
+//! Rate shapes and the open-model schedule they give.
+//!
+//! The schedule decides when each event is due, whatever the speed of whoever consumes them:
+//! a pipeline that falls behind shows up as lag (events due but not yet emitted), never as a
+//! quietly slower rate.
+
+use std::time::Duration;
+
+/// Events per second as a function of time since the start.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RateShape {
+    /// A steady rate.
+    Constant {
+        /// Events per second.
+        events_per_second: f64,
+    },
+    /// A linear change from one rate to another, then steady at the second.
+    Ramp {
+        /// Rate at the start.
+        from: f64,
+        /// Rate at the end of the ramp and after.
+        to: f64,
+        /// Length of the ramp.
+        over: Duration,
+    },
+    /// A sequence of steady rates; the last one holds after its duration.
+    Steps(Vec<Step>),
+    /// A base rate with a burst.
+    Spike {
+        /// Rate outside the burst.
+        base: f64,
+        /// Rate during the burst.
+        spike: f64,
+        /// When the burst starts.
+        at: Duration,
+        /// How long the burst lasts.
+        duration: Duration,
+    },
+    /// `mean + amplitude · sin(2πt / period)`, never below zero.
+    Sine {
+        /// Mean rate.
+        mean: f64,
+        /// Swing around the mean.
+        amplitude: f64,
+        /// Period of one cycle.
+        period: Duration,
+    },
+}
+
+/// One step of a [`RateShape::Steps`] shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Events per second during the step.
+    pub events_per_second: f64,
+    /// How long the step lasts.
+    pub duration: Duration,
+}
+
+impl RateShape {
+    /// The rate `t` seconds after the start.
+    pub fn rate_at(&self, t: f64) -> f64 {
+        match self {
+            RateShape::Constant { events_per_second } => *events_per_second,
+            RateShape::Ramp { from, to, over } => {
+                let over = over.as_secs_f64();
+                if t >= over || over == 0.0 {
+                    *to
+                } else {
+                    from + (to - from) * (t / over)
+                }
+            }
+            RateShape::Steps(steps) => {
+                let mut end = 0.0;
+                for step in steps {
+                    end += step.duration.as_secs_f64();
+                    if t < end {
+                        return step.events_per_second;
+                    }
+                }
+                steps.last().map_or(0.0, |step| step.events_per_second)
+            }
+            RateShape::Spike {
+                base,
+                spike,
+                at,
+                duration,
+            } => {
+                let start = at.as_secs_f64();
+                if t >= start && t < start + duration.as_secs_f64() {
+                    *spike
+                } else {
+                    *base
+                }
+            }
+            RateShape::Sine {
+                mean,
+                amplitude,
+                period,
+            } => {
+                let phase = std::f64::consts::TAU * t / period.as_secs_f64();
+                (mean + amplitude * phase.sin()).max(0.0)
+            }
+        }
+    }
+
+    /// The highest rate the shape reaches (for sizing and progress).
+    pub fn peak(&self) -> f64 {
+        match self {
+            RateShape::Constant { events_per_second } => *events_per_second,
+            RateShape::Ramp { from, to, .. } => from.max(*to),
+            RateShape::Steps(steps) => steps
+                .iter()
+                .map(|s| s.events_per_second)
+                .fold(0.0, f64::max),
+            RateShape::Spike { base, spike, .. } => base.max(*spike),
+            RateShape::Sine {
+                mean, amplitude, ..
+            } => mean + amplitude.abs(),
+        }
+    }
+}
+
+/// Below this rate the schedule steps over time instead of dividing by (almost) zero.
+const IDLE_RATE: f64 = 1e-3;
+/// Time step while the rate is idle.
+const IDLE_STEP: f64 = 0.01;
+/// A shape that stays idle this long is treated as finished.
+const IDLE_LIMIT: f64 = 366.0 * 86_400.0;
+
+/// The due times of successive events under a rate shape.
+///
+/// Event `i + 1` is due `1 / r` after event `i`, with `r` the rate at the midpoint of that gap
+/// (a midpoint step follows ramps and sines closely at any rate worth generating).
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    shape: RateShape,
+    next: f64,
+}
+
+impl Schedule {
+    /// A schedule whose first event is due at the start.
+    pub fn new(shape: RateShape) -> Self {
+        Schedule { shape, next: 0.0 }
+    }
+
+    /// The due time of the next event, or `None` if the shape has gone idle for good.
+    pub fn next_due(&mut self) -> Option<Duration> {
+        let mut t = self.next;
+        let idle_since = t;
+        while self.shape.rate_at(t) < IDLE_RATE {
+            t += IDLE_STEP;
+            if t - idle_since > IDLE_LIMIT {
+                return None;
+            }
+        }
+        let due = t;
+        let first_guess = 1.0 / self.shape.rate_at(t);
+        let midpoint_rate = self.shape.rate_at(t + first_guess / 2.0);
+        let gap = if midpoint_rate >= IDLE_RATE {
+            1.0 / midpoint_rate
+        } else {
+            first_guess
+        };
+        self.next = t + gap;
+        Some(Duration::from_secs_f64(due))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count_until(shape: RateShape, seconds: f64) -> usize {
+        let mut schedule = Schedule::new(shape);
+        std::iter::from_fn(|| schedule.next_due())
+            .take_while(|due| due.as_secs_f64() < seconds)
+            .count()
+    }
+
+    #[test]
+    fn constant_rate_spaces_events_evenly() {
+        let mut schedule = Schedule::new(RateShape::Constant {
+            events_per_second: 4.0,
+        });
+        let dues: Vec<f64> = (0..5)
+            .map(|_| schedule.next_due().unwrap().as_secs_f64())
+            .collect();
+        assert_eq!(dues, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn ramp_integrates_to_the_area_under_it() {
+        // 0 → 200 ev/s over 10 s: 1000 events in the first 10 s, then 200/s.
+        let n = count_until(
+            RateShape::Ramp {
+                from: 0.0,
+                to: 200.0,
+                over: Duration::from_secs(10),
+            },
+            10.0,
+        );
+        assert!((990..=1010).contains(&n), "{n}");
+        let n = count_until(
+            RateShape::Ramp {
+                from: 0.0,
+                to: 200.0,
+                over: Duration::from_secs(10),
+            },
+            12.0,
+        );
+        assert!((1390..=1410).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn spike_and_steps_follow_their_segments() {
+        let spike = RateShape::Spike {
+            base: 10.0,
+            spike: 1000.0,
+            at: Duration::from_secs(5),
+            duration: Duration::from_secs(2),
+        };
+        let n = count_until(spike, 10.0);
+        assert!((2075..=2085).contains(&n), "{n}"); // 8 s × 10 + 2 s × 1000
+        let steps = RateShape::Steps(vec![
+            Step {
+                events_per_second: 100.0,
+                duration: Duration::from_secs(1),
+            },
+            Step {
+                events_per_second: 0.0,
+                duration: Duration::from_secs(2),
+            },
+            Step {
+                events_per_second: 10.0,
+                duration: Duration::from_secs(1),
+            },
+        ]);
+        let n = count_until(steps, 4.0);
+        assert!((109..=111).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn sine_averages_to_its_mean() {
+        let sine = RateShape::Sine {
+            mean: 100.0,
+            amplitude: 100.0,
+            period: Duration::from_secs(10),
+        };
+        let n = count_until(sine, 20.0);
+        assert!((1980..=2020).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn a_shape_that_never_produces_ends() {
+        let mut schedule = Schedule::new(RateShape::Constant {
+            events_per_second: 0.0,
+        });
+        assert_eq!(schedule.next_due(), None);
+    }
+}
