@@ -43,7 +43,7 @@ impl Timestamp {
     }
 
     /// This instant plus `offset`, saturating at the end of representable time.
-    pub fn add(self, offset: Duration) -> Self {
+    pub fn plus(self, offset: Duration) -> Self {
         let ticks = i64::try_from(offset.as_nanos() / 100).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_add(ticks))
     }
@@ -130,7 +130,7 @@ impl Clock {
         let since_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        Self::starting_at(Timestamp::from_unix_seconds(0).add(since_unix))
+        Self::starting_at(Timestamp::from_unix_seconds(0).plus(since_unix))
     }
 
     /// A clock whose epoch is `epoch`: deterministic runs and virtual time.
@@ -158,12 +158,12 @@ impl Clock {
 
     /// The current wall-clock time: epoch plus elapsed.
     pub fn now(&self) -> Timestamp {
-        self.epoch.add(self.elapsed())
+        self.epoch.plus(self.elapsed())
     }
 
     /// The wall-clock time `offset` after the run started.
     pub fn at(&self, offset: Duration) -> Timestamp {
-        self.epoch.add(offset)
+        self.epoch.plus(offset)
     }
 }
 

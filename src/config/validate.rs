@@ -32,7 +32,7 @@ pub(super) fn validate(value: &Value, overrides: &Overrides) -> Result<Settings,
     let Some(file) = section::<InstanceFileConfig>(value, "", &mut problems) else {
         return Err(problems);
     };
-    if file.version != Value::from(1) {
+    if file.version != 1 {
         problems.push("version", format!("must be 1, found {}", file.version));
     }
     let host_name = host_name(file.instance.as_ref(), &mut problems);
@@ -453,7 +453,7 @@ fn connection_string_problem(value: &str) -> Option<String> {
     match endpoint {
         None => Some("is not a connection string: no Endpoint=sb://…".to_owned()),
         Some(e) if !e.starts_with("sb://") => Some("Endpoint must start with sb://".to_owned()),
-        _ if !emulator && !(key_name && key) => Some(
+        _ if !(emulator || key_name && key) => Some(
             "needs SharedAccessKeyName and SharedAccessKey (or UseDevelopmentEmulator=true)"
                 .to_owned(),
         ),

@@ -121,7 +121,7 @@ impl Iterator for Generator {
         if let Some(remaining) = &mut self.remaining {
             *remaining -= 1;
         }
-        let time = self.formatter.format(self.epoch.add(due));
+        let time = self.formatter.format(self.epoch.plus(due));
         let wanted = if self.graph.has_pending() {
             None
         } else {
