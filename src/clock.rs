@@ -195,3 +195,22 @@ mod tests {
         assert_eq!(next.utc_hour(), (2000, 1, 1, 0));
     }
 }
+
+/// Real elapsed time, whatever the runtime's clock: for wall-clock figures in reports and
+/// benchmarks (under virtual time the run's own clock does not measure how long it took).
+#[derive(Clone, Copy, Debug)]
+#[allow(clippy::disallowed_types)] // the one place real elapsed time is measured
+pub struct WallTimer(std::time::Instant);
+
+impl WallTimer {
+    /// Starts timing.
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+    pub fn start() -> Self {
+        WallTimer(std::time::Instant::now())
+    }
+
+    /// Real time since [`WallTimer::start`].
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}

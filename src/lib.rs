@@ -6,12 +6,28 @@
 //! - [`seed`]: the master seed and the named random streams derived from it.
 //! - [`event`]: ADT's seven notification types as typed values, serialized once.
 //! - [`generator`]: the twin graph, the event mix and the rate shapes that drive a run.
+//! - [`filter`]: ADT's route filter language: parsed and compiled once, matched without I/O.
+//! - [`router`]: the compiled route table: which routes an event matches.
 //! - [`config`]: the instance file: ARM endpoint bodies, routes, workload; validation to settings.
+//! - [`delivery`]: retry/TTL policy, the failure-code table, and the per-endpoint worker.
+//! - [`sink`]: the contract every endpoint kind implements; simulated endpoints and their faults.
+//! - [`deadletter`]: dead-letter stores (local folder, memory) and the dead-letter stage.
+//! - [`account`]: the one ending of every (event, route), counters and the ledger.
+//! - [`report`]: the run report, as JSON and as a table.
+//! - [`engine`]: a run's pipeline, built downstream-first, and its virtual-time mode.
 //! - [`secret`]: masking of keys, SAS signatures and connection strings as ARM does (`***`).
 
+pub mod account;
 pub mod clock;
 pub mod config;
+pub mod deadletter;
+pub mod delivery;
+pub mod engine;
 pub mod event;
+pub mod filter;
 pub mod generator;
+pub mod report;
+pub mod router;
 pub mod secret;
 pub mod seed;
+pub mod sink;

@@ -3,18 +3,25 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use twinroute::clock::Clock;
 use twinroute::config::{self, ConfigError, Overrides, SeedSource, Settings};
+use twinroute::engine::{self, ClockMode, RunError, RunOptions};
 use twinroute::event::Serialized;
 use twinroute::generator::{DEFAULT_START_TIME, Generator};
 
-/// Exit code: the instance file, a filter or a flag was refused.
-const EXIT_CONFIG: u8 = 2;
 /// Exit code: the run failed (I/O, a sink that could not start).
 const EXIT_FAILURE: u8 = 1;
+/// Exit code: the instance file, a filter or a flag was refused.
+const EXIT_CONFIG: u8 = 2;
+/// Exit code: the run finished but some event is unaccounted for.
+const EXIT_UNBALANCED: u8 = 3;
+/// Exit code: stopped by a signal; the report accounts pending deliveries as `inFlight`.
+const EXIT_STOPPED: u8 = 130;
 
 #[derive(Parser)]
 #[command(
@@ -61,21 +68,61 @@ enum Command {
     },
     /// Run the routing data plane described by an instance file
     #[command(
-        after_help = "Example:\n  twinroute run instance.json --report report.json --ledger ledger.ndjson"
+        after_help = "Example:\n  twinroute run instance.json --report report.json --ledger ledger.ndjson\n  \
+                            twinroute run instance.json --virtual-time     # a day of retries in seconds\n\n\
+                            Exit codes: 0 completed and balanced; 1 the run failed; 2 the file or a flag was \
+                            refused; 3 some event is unaccounted for; 130 stopped by Ctrl-C/SIGTERM (report \
+                            written, pending deliveries counted inFlight)."
     )]
     Run {
         /// The instance file (JSON)
         config: PathBuf,
-        /// Master seed (overrides workload.seed)
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Number of events (overrides workload.count and workload.durationSeconds)
-        #[arg(long)]
-        count: Option<u64>,
+        #[command(flatten)]
+        run: RunFlags,
     },
     /// Run an embedded demo instance: simulated endpoints with faults, no external service
-    #[command(after_help = "Example:\n  twinroute demo")]
-    Demo,
+    #[command(
+        after_help = "Example:\n  twinroute demo\n  twinroute demo --virtual-time --report demo-report.json\n\n\
+                            Dead-letters go to ./twinroute-deadletters/. `twinroute demo --print-config` prints \
+                            the instance file it runs: a starting point for your own."
+    )]
+    Demo {
+        /// Print the embedded instance file and exit
+        #[arg(long)]
+        print_config: bool,
+        #[command(flatten)]
+        run: RunFlags,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct RunFlags {
+    /// Master seed (overrides workload.seed)
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of events (overrides workload.count and workload.durationSeconds)
+    #[arg(long)]
+    count: Option<u64>,
+    /// Run on tokio's paused clock, auto-advancing: retries and TTLs take no real time
+    /// (every endpoint must be simulated and every dead-letter store local)
+    #[arg(long)]
+    virtual_time: bool,
+    /// Write one NDJSON line per ending (event, route) to FILE
+    #[arg(long, value_name = "FILE")]
+    ledger: Option<PathBuf>,
+    /// Write the run report as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// After Ctrl-C/SIGTERM, how long pending deliveries may finish, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    drain_timeout: f64,
+    /// Folder for dead-letters that their location refuses
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "twinroute-deadletters-spill"
+    )]
+    spill_folder: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -88,15 +135,41 @@ fn main() -> ExitCode {
             count,
             seed,
         } => generate(&config, Overrides { seed, count }),
-        Command::Run {
-            config,
-            seed,
-            count,
-        } => match load(&config, &Overrides { seed, count }) {
-            Ok(_settings) => not_yet("run"),
+        Command::Run { config, run } => match load(
+            &config,
+            &Overrides {
+                seed: run.seed,
+                count: run.count,
+            },
+        ) {
+            Ok(settings) => run_instance(settings, &run),
             Err(code) => code,
         },
-        Command::Demo => not_yet("demo"),
+        Command::Demo { print_config, run } => {
+            if print_config {
+                print!("{}", config::DEMO_CONFIG);
+                return ExitCode::SUCCESS;
+            }
+            match config::parse(
+                config::DEMO_CONFIG,
+                "demo",
+                &Overrides {
+                    seed: run.seed,
+                    count: run.count,
+                },
+            ) {
+                Ok(settings) => {
+                    eprintln!(
+                        "twinroute: demo instance (`twinroute demo --print-config` shows it); dead-letters go to ./twinroute-deadletters/"
+                    );
+                    run_instance(settings, &run)
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
     }
 }
 
@@ -200,7 +273,103 @@ fn write_error(error: io::Error, written: u64) -> ExitCode {
     ExitCode::from(EXIT_FAILURE)
 }
 
-fn not_yet(command: &str) -> ExitCode {
-    eprintln!("twinroute: `{command}` needs the delivery engine, which has not landed yet");
-    ExitCode::from(EXIT_FAILURE)
+fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
+    if flags.count.is_some() {
+        settings.workload.duration = None;
+    }
+    if !(flags.drain_timeout.is_finite() && flags.drain_timeout >= 0.0) {
+        eprintln!("twinroute: --drain-timeout must be a number of seconds ≥ 0");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    announce_seed(&mut settings);
+    let options = RunOptions {
+        clock: if flags.virtual_time {
+            ClockMode::Virtual
+        } else {
+            ClockMode::Real
+        },
+        ledger: flags.ledger.clone(),
+        drain_timeout: Duration::from_secs_f64(flags.drain_timeout),
+        spill_folder: flags.spill_folder.clone(),
+        ..RunOptions::default()
+    };
+    let runtime = if flags.virtual_time {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("twinroute: cannot start the runtime: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let stop = CancellationToken::new();
+    let result = runtime.block_on(async {
+        if !flags.virtual_time {
+            tokio::spawn(stop_on_signal(stop.clone()));
+        }
+        engine::run(settings, options, stop.clone()).await
+    });
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("twinroute: {error}");
+            let code = if matches!(error, RunError::Ledger { .. }) {
+                EXIT_FAILURE
+            } else {
+                EXIT_CONFIG
+            };
+            return ExitCode::from(code);
+        }
+    };
+    eprintln!("{}", report.summary());
+    if let Some(path) = &flags.report {
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(io::Error::other)
+            .and_then(|json| std::fs::write(path, json));
+        if let Err(error) = written {
+            eprintln!("twinroute: writing the report {}: {error}", path.display());
+            return ExitCode::from(EXIT_FAILURE);
+        }
+        eprintln!("twinroute: report written to {}", path.display());
+    }
+    if let Some(path) = &flags.ledger {
+        eprintln!("twinroute: ledger written to {}", path.display());
+    }
+    if !report.balanced {
+        ExitCode::from(EXIT_UNBALANCED)
+    } else if report.stopped_early {
+        ExitCode::from(EXIT_STOPPED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Ctrl-C or SIGTERM: stop generating and drain.
+async fn stop_on_signal(stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    stop.cancel();
 }

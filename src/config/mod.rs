@@ -28,6 +28,32 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same problem seen from an enclosing object: `parent` is prefixed to the path.
+    pub fn under(mut self, parent: &str) -> Self {
+        self.path = join(parent, &self.path);
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
 /// The instance file was refused; every problem found is listed.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {

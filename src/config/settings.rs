@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use crate::delivery::config::DeliverySettings;
+use crate::filter::Filter;
 use crate::generator::{RateShape, WorkloadSettings};
 use crate::secret::{Secret, mask_connection_string, mask_url_query};
+use crate::sink::fault::FaultSettings;
 
 /// A validated instance file.
 #[derive(Clone, Debug)]
@@ -158,10 +161,12 @@ pub struct EndpointSettings {
     pub connection: Connection,
     /// Dead-letter location, if any.
     pub dead_letter: Option<DeadLetterLocation>,
-    /// `delivery`, as written (validated by the delivery engine).
-    pub delivery: Option<Value>,
-    /// `simulate`, as written (present: the endpoint is simulated in-process).
-    pub simulate: Option<Value>,
+    /// `delivery`, validated, defaults filled in.
+    pub delivery: DeliverySettings,
+    /// `simulate`: present, the endpoint is simulated in-process with these faults.
+    pub simulate: Option<FaultSettings>,
+    /// `delivery` and `simulate` as written, for `validate --show`.
+    pub(crate) raw: (Option<Value>, Option<Value>),
 }
 
 /// A validated route.
@@ -173,8 +178,8 @@ pub struct RouteSettings {
     pub endpoint_name: String,
     /// The endpoint's index in [`Settings::endpoints`].
     pub endpoint: usize,
-    /// The filter, as written.
-    pub filter: String,
+    /// The filter, compiled.
+    pub filter: Filter,
 }
 
 impl Settings {
@@ -191,7 +196,7 @@ impl Settings {
             .map(|route| {
                 (
                     route.id.clone(),
-                    json!({ "endpointName": route.endpoint_name, "filter": route.filter }),
+                    json!({ "endpointName": route.endpoint_name, "filter": route.filter.to_string() }),
                 )
             })
             .collect();
@@ -287,11 +292,25 @@ impl EndpointSettings {
             Some(DeadLetterLocation::BlobIdentity(uri)) => put("deadLetterUri", Some(uri.clone())),
             None => {}
         }
-        let mut endpoint = json!({ "properties": properties });
-        if let Some(delivery) = &self.delivery {
-            endpoint["delivery"] = delivery.clone();
-        }
-        if let Some(simulate) = &self.simulate {
+        let delivery = &self.delivery;
+        let written = self.raw.0.as_ref();
+        let retry_schedule = written
+            .and_then(|d| d.get("retrySchedule"))
+            .cloned()
+            .unwrap_or(json!("event-grid"));
+        let mut endpoint = json!({
+            "properties": properties,
+            "delivery": {
+                "maxDeliveryAttempts": delivery.retry.max_delivery_attempts,
+                "eventTimeToLiveInMinutes": delivery.retry.event_time_to_live.as_secs() / 60,
+                "retrySchedule": retry_schedule,
+                "concurrency": delivery.concurrency.get(),
+                "queueCapacity": delivery.queue_capacity.get(),
+                "maxBacklog": delivery.max_backlog.get(),
+                "attemptTimeoutSeconds": delivery.attempt_timeout.as_secs_f64(),
+            },
+        });
+        if let Some(simulate) = &self.raw.1 {
             endpoint["simulate"] = simulate.clone();
         }
         endpoint

@@ -10,9 +10,11 @@ use serde_json::Value;
 
 use super::raw::*;
 use super::settings::*;
-use super::{Overrides, Problems, join, section};
+use super::{Overrides, Problem, Problems, join, section};
 use crate::clock::Timestamp;
+use crate::delivery::config::{DeliveryConfig, DeliverySettings, SimulateConfig};
 use crate::event::EventType;
+use crate::filter::Filter;
 use crate::generator::{DEFAULT_MIX, RateShape, Step, WorkloadSettings};
 use crate::secret::{Secret, is_masked};
 
@@ -416,6 +418,24 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         (None, None, _) => None,
     };
 
+    let delivery = match &config.delivery {
+        None => Some(DeliverySettings::default()),
+        Some(value) => section::<DeliveryConfig>(value, &join(&path, "delivery"), problems)
+            .and_then(|d| {
+                d.validate()
+                    .map_err(|found| nest(found, &join(&path, "delivery"), problems))
+                    .ok()
+            }),
+    };
+    let simulate = match &config.simulate {
+        None => None,
+        Some(value) => section::<SimulateConfig>(value, &join(&path, "simulate"), problems)
+            .and_then(|s| {
+                s.validate()
+                    .map_err(|found| nest(found, &join(&path, "simulate"), problems))
+                    .ok()
+            }),
+    };
     if problems.0.len() > before {
         return None;
     }
@@ -425,9 +445,17 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         authentication,
         connection,
         dead_letter,
-        delivery: config.delivery,
-        simulate: config.simulate,
+        delivery: delivery?,
+        simulate,
+        raw: (config.delivery, config.simulate),
     })
+}
+
+fn nest(found: Vec<Problem>, parent: &str, problems: &mut Problems) {
+    for problem in found {
+        let problem = problem.under(parent);
+        problems.push(problem.path, problem.message);
+    }
 }
 
 /// `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]`, or a local emulator's.
@@ -545,11 +573,25 @@ fn routes(
             );
             continue;
         };
+        let filter = match Filter::parse(&filter) {
+            Ok(filter) => Some(filter),
+            Err(error) => {
+                problems.push(
+                    format!("{}:{}", join(&path, "filter"), error.column),
+                    error.message,
+                );
+                None
+            }
+        };
         let position = endpoints
             .iter()
             .position(|e| e.as_ref().is_some_and(|e| e.name == endpoint_name));
         match position {
-            Some(endpoint) => settings.push(RouteSettings { id: id.clone(), endpoint_name, endpoint, filter }),
+            Some(endpoint) => {
+                if let Some(filter) = filter {
+                    settings.push(RouteSettings { id: id.clone(), endpoint_name, endpoint, filter })
+                }
+            }
             None => problems.push(
                 join(&path, "endpointName"),
                 format!("names no endpoint: '{endpoint_name}' is not in endpoints (ADT: EventRouteEndpointInvalid)"),

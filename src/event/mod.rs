@@ -170,3 +170,24 @@ impl Event {
         Bytes::from(buffer)
     }
 }
+
+impl crate::filter::FilterInput for Event {
+    fn attribute(&self, attribute: crate::filter::Attribute) -> Option<&str> {
+        use crate::filter::Attribute as A;
+        match attribute {
+            A::Type => Some(self.kind.as_str()),
+            A::Source => Some(&self.source),
+            A::Subject => self.subject.as_deref(),
+            A::Id => Some(&self.id),
+            A::Time => self.time.as_deref(),
+            A::SpecVersion => Some(SPEC_VERSION),
+            A::DataSchema => self.dataschema,
+            A::DataContentType => Some(self.datacontenttype),
+            A::TraceParent => Some(&self.traceparent),
+        }
+    }
+
+    fn body(&self, path: &[Box<str>]) -> Option<crate::filter::BodyValue<'_>> {
+        self.data.lookup(path)
+    }
+}

@@ -1,0 +1,1100 @@
+//! Serde input (`*Config`) and its validation into the values the runtime accepts
+//! (`*Settings`). Every problem is collected, each named by its JSON path relative to the
+//! object being validated, so the caller can prefix it (see [`Problem::under`]).
+//!
+//! Numbers are read wider than they are stored (`i64`, `f64`) so that a value out of range
+//! reaches validation and gets a message saying the allowed range, instead of a bare serde
+//! type error.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+use super::policy::{
+    DEFAULT_EVENT_TIME_TO_LIVE, DEFAULT_MAX_DELIVERY_ATTEMPTS, MAX_DELAY, Preset, RetryPolicy,
+    RetrySchedule,
+};
+use crate::sink::fault::{
+    FailureSettings, FaultSettings, LatencySettings, OutageSettings, ThrottleSettings,
+};
+
+/// Default number of attempts an endpoint worker keeps in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Default capacity of an endpoint's inbound queue.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+/// Default limit on deliveries an endpoint holds waiting (about 100 MB of bookkeeping).
+pub const DEFAULT_MAX_BACKLOG: usize = 1_000_000;
+/// Default attempt timeout: Event Grid waits 30 s for an answer.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest latency percentile accepted, in milliseconds (1 h); anything near it is a timeout
+/// in practice, the bound only keeps arithmetic finite.
+pub const MAX_LATENCY_MS: f64 = 3_600_000.0;
+/// Slack when checking that probabilities sum to at most 1, so that e.g. 0.1 + 0.2 + 0.7 is not
+/// rejected for binary rounding.
+const PROBABILITY_SUM_SLACK: f64 = 1e-9;
+
+pub use crate::config::Problem;
+
+// ---------------------------------------------------------------------------------------------
+// Delivery (retry / TTL / concurrency)
+// ---------------------------------------------------------------------------------------------
+
+/// Per-endpoint delivery settings as written in the config file. All fields are optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeliveryConfig {
+    /// Attempts per event, first included: 1–30. Default 30, or the preset's own limit
+    /// (`event-grid-namespace`: 10, `knative`: 11).
+    pub max_delivery_attempts: Option<i64>,
+    /// Minutes after the event was first offered after which no attempt is made: 1–1440,
+    /// default 1440.
+    pub event_time_to_live_in_minutes: Option<i64>,
+    /// Preset name or custom schedule; default `"event-grid"`.
+    pub retry_schedule: Option<RetryScheduleConfig>,
+    /// Attempts in flight at once per endpoint: ≥ 1, default 64.
+    pub concurrency: Option<i64>,
+    /// Capacity of the endpoint's inbound queue: ≥ 1, default 10000.
+    pub queue_capacity: Option<i64>,
+    /// Deliveries the endpoint may hold waiting (ready, retrying, in flight) before it stops
+    /// taking more from its queue: ≥ 1, default 1000000 (twinroute extension).
+    pub max_backlog: Option<i64>,
+    /// Seconds to wait for an answer before the attempt counts as a timeout: > 0, default 30.
+    pub attempt_timeout_seconds: Option<f64>,
+}
+
+/// Validated per-endpoint delivery settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySettings {
+    /// Attempt limit, time-to-live and schedule.
+    pub retry: RetryPolicy,
+    /// Attempts in flight at once.
+    pub concurrency: NonZeroUsize,
+    /// Capacity of the inbound queue.
+    pub queue_capacity: NonZeroUsize,
+    /// Deliveries held waiting before intake stops.
+    pub max_backlog: NonZeroUsize,
+    /// Per-attempt timeout.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            retry: RetryPolicy::default(),
+            concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).expect("non-zero constant"),
+            queue_capacity: NonZeroUsize::new(DEFAULT_QUEUE_CAPACITY).expect("non-zero constant"),
+            max_backlog: NonZeroUsize::new(DEFAULT_MAX_BACKLOG).expect("non-zero constant"),
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// Checks every field and builds the settings, or returns every problem found.
+    pub fn validate(&self) -> Result<DeliverySettings, Vec<Problem>> {
+        let mut c = Checker::default();
+        let defaults = DeliverySettings::default();
+
+        let (schedule, implied_attempts) = match &self.retry_schedule {
+            None => (Some(RetrySchedule::default()), None),
+            Some(s) => match s.validate(&mut c, "retrySchedule") {
+                Some((schedule, preset)) => (
+                    Some(schedule),
+                    preset.and_then(Preset::implied_max_delivery_attempts),
+                ),
+                None => (None, None),
+            },
+        };
+        let max_delivery_attempts = match self.max_delivery_attempts {
+            None => Some(implied_attempts.unwrap_or(DEFAULT_MAX_DELIVERY_ATTEMPTS)),
+            Some(v) => c
+                .int_between("maxDeliveryAttempts", v, 1, 30)
+                .map(|v| v as u32),
+        };
+        let event_time_to_live = match self.event_time_to_live_in_minutes {
+            None => Some(DEFAULT_EVENT_TIME_TO_LIVE),
+            Some(v) => c
+                .int_between("eventTimeToLiveInMinutes", v, 1, 1440)
+                .map(|m| Duration::from_secs(m as u64 * 60)),
+        };
+        let concurrency = match self.concurrency {
+            None => Some(defaults.concurrency),
+            Some(v) => c.count("concurrency", v),
+        };
+        let queue_capacity = match self.queue_capacity {
+            None => Some(defaults.queue_capacity),
+            Some(v) => c.count("queueCapacity", v),
+        };
+        let max_backlog = match self.max_backlog {
+            None => Some(defaults.max_backlog),
+            Some(v) => c.count("maxBacklog", v),
+        };
+        let attempt_timeout = match self.attempt_timeout_seconds {
+            None => Some(defaults.attempt_timeout),
+            Some(v) => c.positive_seconds("attemptTimeoutSeconds", v),
+        };
+
+        match (
+            schedule,
+            max_delivery_attempts,
+            event_time_to_live,
+            concurrency,
+            queue_capacity,
+            attempt_timeout,
+            max_backlog,
+        ) {
+            (
+                Some(schedule),
+                Some(max),
+                Some(ttl),
+                Some(conc),
+                Some(cap),
+                Some(timeout),
+                Some(backlog),
+            ) if c.problems.is_empty() => Ok(DeliverySettings {
+                retry: RetryPolicy {
+                    max_delivery_attempts: max,
+                    event_time_to_live: ttl,
+                    schedule,
+                },
+                concurrency: conc,
+                queue_capacity: cap,
+                max_backlog: backlog,
+                attempt_timeout: timeout,
+            }),
+            _ => Err(c.problems),
+        }
+    }
+}
+
+/// `retrySchedule` as written: a preset name (`"event-grid"`, `"event-grid-namespace"`,
+/// `"knative"`, `"dapr"`) or an object with a `kind` (see [`CustomScheduleConfig`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryScheduleConfig {
+    /// A preset name; checked by validation so an unknown name is reported with the others.
+    Preset(String),
+    /// A custom schedule.
+    Custom(CustomScheduleConfig),
+}
+
+impl<'de> Deserialize<'de> for RetryScheduleConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Hand-written rather than `#[serde(untagged)]`: untagged would swallow the custom
+        // object's real error (unknown field, missing field) into "did not match any variant".
+        struct ScheduleVisitor;
+
+        impl<'de> Visitor<'de> for ScheduleVisitor {
+            type Value = RetryScheduleConfig;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a retry schedule preset name or an object with a \"kind\"")
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(RetryScheduleConfig::Preset(name.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                CustomScheduleConfig::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RetryScheduleConfig::Custom)
+            }
+        }
+
+        deserializer.deserialize_any(ScheduleVisitor)
+    }
+}
+
+/// A custom retry schedule, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum CustomScheduleConfig {
+    /// `{"kind":"exponential","baseSeconds":1,"factor":2,"capSeconds":300,"jitter":0.1}`
+    Exponential(ExponentialScheduleConfig),
+    /// `{"kind":"linear","initialSeconds":1,"stepSeconds":5,"capSeconds":60}`
+    Linear(LinearScheduleConfig),
+    /// `{"kind":"fixed","delaysSeconds":[1,5,30],"thenEverySeconds":60}`
+    Fixed(FixedScheduleConfig),
+}
+
+/// `base × factor^n` for the n-th retry counted from 0.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExponentialScheduleConfig {
+    /// Wait after the first failed attempt, seconds (≥ 0).
+    pub base_seconds: f64,
+    /// Growth per retry (≥ 1); default 2.
+    pub factor: Option<f64>,
+    /// Longest wait, seconds (≥ `baseSeconds`); absent = uncapped.
+    pub cap_seconds: Option<f64>,
+    /// Jitter fraction in `[0, 1]`; default 0.
+    pub jitter: Option<f64>,
+}
+
+/// `initial + step × n` for the n-th retry counted from 0.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LinearScheduleConfig {
+    /// Wait after the first failed attempt, seconds (≥ 0).
+    pub initial_seconds: f64,
+    /// Added per retry, seconds (≥ 0).
+    pub step_seconds: f64,
+    /// Longest wait, seconds (≥ `initialSeconds`); absent = uncapped.
+    pub cap_seconds: Option<f64>,
+    /// Jitter fraction in `[0, 1]`; default 0.
+    pub jitter: Option<f64>,
+}
+
+/// A custom table of waits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FixedScheduleConfig {
+    /// Waits after attempts 1, 2, …, seconds.
+    #[serde(default)]
+    pub delays_seconds: Vec<f64>,
+    /// Wait once the table runs out, seconds; absent = the table's last wait repeats.
+    pub then_every_seconds: Option<f64>,
+    /// Jitter fraction in `[0, 1]`; default 0.
+    pub jitter: Option<f64>,
+}
+
+impl RetryScheduleConfig {
+    /// The schedule, plus the preset it came from (for the preset's implied attempt limit).
+    fn validate(&self, c: &mut Checker, path: &str) -> Option<(RetrySchedule, Option<Preset>)> {
+        let at = |field: &str| crate::config::join(path, field);
+        match self {
+            RetryScheduleConfig::Preset(name) => match Preset::from_name(name) {
+                Some(preset) => Some((preset.schedule(), Some(preset))),
+                None => {
+                    let known: Vec<_> = Preset::ALL.iter().map(|p| p.name()).collect();
+                    c.report(
+                        path,
+                        format!(
+                            "unknown preset \"{name}\", expected one of {}",
+                            known.join(", ")
+                        ),
+                    );
+                    None
+                }
+            },
+            RetryScheduleConfig::Custom(CustomScheduleConfig::Exponential(e)) => {
+                let base = c.seconds(&at("baseSeconds"), e.base_seconds);
+                let factor = match e.factor {
+                    None => Some(2.0),
+                    Some(f) if f.is_finite() && f >= 1.0 => Some(f),
+                    Some(f) => {
+                        c.report(&at("factor"), format!("must be at least 1, found {f}"));
+                        None
+                    }
+                };
+                let cap = c.cap(&at("capSeconds"), e.cap_seconds, base, "baseSeconds");
+                let jitter = c.jitter(&at("jitter"), e.jitter);
+                Some((
+                    RetrySchedule::Exponential {
+                        base: base?,
+                        factor: factor?,
+                        cap: cap?,
+                        jitter: jitter?,
+                    },
+                    None,
+                ))
+            }
+            RetryScheduleConfig::Custom(CustomScheduleConfig::Linear(l)) => {
+                let initial = c.seconds(&at("initialSeconds"), l.initial_seconds);
+                let step = c.seconds(&at("stepSeconds"), l.step_seconds);
+                let cap = c.cap(&at("capSeconds"), l.cap_seconds, initial, "initialSeconds");
+                let jitter = c.jitter(&at("jitter"), l.jitter);
+                Some((
+                    RetrySchedule::Linear {
+                        initial: initial?,
+                        step: step?,
+                        cap: cap?,
+                        jitter: jitter?,
+                    },
+                    None,
+                ))
+            }
+            RetryScheduleConfig::Custom(CustomScheduleConfig::Fixed(f)) => {
+                let delays: Vec<Option<Duration>> = f
+                    .delays_seconds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &s)| c.seconds(&at(&format!("delaysSeconds[{i}]")), s))
+                    .collect();
+                let then_every = match f.then_every_seconds {
+                    Some(s) => c.seconds(&at("thenEverySeconds"), s),
+                    None if delays.is_empty() => {
+                        c.report(
+                            &at("delaysSeconds"),
+                            "must not be empty when thenEverySeconds is absent",
+                        );
+                        None
+                    }
+                    // The table's last wait repeats.
+                    None => *delays.last().expect("checked non-empty"),
+                };
+                let jitter = c.jitter(&at("jitter"), f.jitter);
+                let delays: Option<Vec<Duration>> = delays.into_iter().collect();
+                Some((
+                    RetrySchedule::Table {
+                        delays: delays?,
+                        then_every: then_every?,
+                        jitter: jitter?,
+                    },
+                    None,
+                ))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simulated endpoint faults
+// ---------------------------------------------------------------------------------------------
+
+/// A simulated endpoint's `simulate` block. Every field is optional; absent means no such fault
+/// (and no latency).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SimulateConfig {
+    /// Response-time percentiles in milliseconds.
+    pub latency_ms: Option<LatencyConfig>,
+    /// Random failure statuses.
+    #[serde(default)]
+    pub failures: Vec<FailureConfig>,
+    /// Outage windows.
+    #[serde(default)]
+    pub outages: Vec<OutageConfig>,
+    /// Request-rate limit.
+    pub throttle: Option<ThrottleConfig>,
+    /// Probability that the endpoint never answers, in `[0, 1]`.
+    pub timeout_probability: Option<f64>,
+    /// Probability that the endpoint takes the event but the answer is lost, in `[0, 1]`.
+    pub lost_ack_probability: Option<f64>,
+}
+
+/// `latencyMs`: `{"p50": 20, "p99": 200}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LatencyConfig {
+    /// Median, milliseconds (≥ 0).
+    pub p50: f64,
+    /// 99th percentile, milliseconds (≥ p50); absent = p50 (constant latency).
+    pub p99: Option<f64>,
+}
+
+/// One entry of `failures`: `{"status": 503, "probability": 0.05}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FailureConfig {
+    /// Status returned, 100–599.
+    pub status: i64,
+    /// Probability per attempt, in `[0, 1]`.
+    pub probability: f64,
+    /// `Retry-After` sent with it, seconds; absent = none.
+    pub retry_after_seconds: Option<f64>,
+}
+
+/// One entry of `outages`: `{"startSeconds": 600, "durationSeconds": 7200, "status": 503}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OutageConfig {
+    /// Start, seconds since run start (≥ 0).
+    pub start_seconds: f64,
+    /// Length, seconds (≥ 0).
+    pub duration_seconds: f64,
+    /// Status returned during the outage, 100–599; default 503.
+    pub status: Option<i64>,
+    /// `Retry-After` sent with it, seconds; absent = none.
+    pub retry_after_seconds: Option<f64>,
+}
+
+/// `throttle`: `{"maxPerSecond": 500, "retryAfterSeconds": 5}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ThrottleConfig {
+    /// Requests let through per 1-second window (≥ 1).
+    pub max_per_second: i64,
+    /// `Retry-After` sent with the 429, seconds; absent = none.
+    pub retry_after_seconds: Option<f64>,
+}
+
+impl SimulateConfig {
+    /// Checks every field and builds the fault settings, or returns every problem found.
+    pub fn validate(&self) -> Result<FaultSettings, Vec<Problem>> {
+        let mut c = Checker::default();
+
+        let latency = self.latency_ms.as_ref().map(|l| {
+            let p50 = c.latency_ms("latencyMs.p50", l.p50);
+            let p99 = match l.p99 {
+                None => p50,
+                Some(v) => c.latency_ms("latencyMs.p99", v),
+            };
+            if let (Some(p50), Some(p99)) = (p50, p99) {
+                if p99 < p50 {
+                    c.report(
+                        "latencyMs.p99",
+                        format!(
+                            "must be at least p50 ({}), found {}",
+                            l.p50,
+                            l.p99.unwrap_or(l.p50)
+                        ),
+                    );
+                } else if p50.is_zero() && p99 > p50 {
+                    c.report(
+                        "latencyMs.p50",
+                        "must be greater than 0 when p99 is greater than p50",
+                    );
+                }
+            }
+            Some(LatencySettings {
+                p50: p50?,
+                p99: p99?,
+            })
+        });
+
+        let failures: Vec<Option<FailureSettings>> = self
+            .failures
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let at = |field: &str| format!("failures[{i}].{field}");
+                let status = c.status(&at("status"), f.status);
+                let probability = c.probability(&at("probability"), f.probability);
+                let retry_after =
+                    c.optional_seconds(&at("retryAfterSeconds"), f.retry_after_seconds);
+                Some(FailureSettings {
+                    status: status?,
+                    probability: probability?,
+                    retry_after: retry_after?,
+                })
+            })
+            .collect();
+
+        let outages: Vec<Option<OutageSettings>> = self
+            .outages
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let at = |field: &str| format!("outages[{i}].{field}");
+                let start = c.seconds(&at("startSeconds"), o.start_seconds);
+                let duration = c.seconds(&at("durationSeconds"), o.duration_seconds);
+                let status = c.status(&at("status"), o.status.unwrap_or(503));
+                let retry_after =
+                    c.optional_seconds(&at("retryAfterSeconds"), o.retry_after_seconds);
+                Some(OutageSettings {
+                    start: start?,
+                    duration: duration?,
+                    status: status?,
+                    retry_after: retry_after?,
+                })
+            })
+            .collect();
+
+        let throttle = self.throttle.as_ref().map(|t| {
+            let max = if (1..=i64::from(u32::MAX)).contains(&t.max_per_second) {
+                Some(t.max_per_second as u32)
+            } else {
+                c.report(
+                    "throttle.maxPerSecond",
+                    format!(
+                        "must be between 1 and {}, found {}",
+                        u32::MAX,
+                        t.max_per_second
+                    ),
+                );
+                None
+            };
+            let retry_after =
+                c.optional_seconds("throttle.retryAfterSeconds", t.retry_after_seconds);
+            Some(ThrottleSettings {
+                max_per_second: max?,
+                retry_after: retry_after?,
+            })
+        });
+
+        let timeout_probability = match self.timeout_probability {
+            None => Some(0.0),
+            Some(p) => c.probability("timeoutProbability", p),
+        };
+        let lost_ack_probability = match self.lost_ack_probability {
+            None => Some(0.0),
+            Some(p) => c.probability("lostAckProbability", p),
+        };
+
+        // The sum only means something once each probability is valid on its own.
+        let mut probabilities = vec![timeout_probability, lost_ack_probability];
+        probabilities.extend(failures.iter().map(|f| f.map(|f| f.probability)));
+        if let Some(all) = probabilities.into_iter().collect::<Option<Vec<f64>>>() {
+            let sum: f64 = all.iter().sum();
+            if sum > 1.0 + PROBABILITY_SUM_SLACK {
+                c.report(
+                    "",
+                    format!(
+                        "timeoutProbability, lostAckProbability and failures[*].probability \
+                         must sum to at most 1, found {sum}"
+                    ),
+                );
+            }
+        }
+
+        if !c.problems.is_empty() {
+            return Err(c.problems);
+        }
+        // No problems were reported, so every piece above is `Some`.
+        let settings = (|| {
+            Some(FaultSettings {
+                latency: present(latency)?,
+                failures: failures.into_iter().collect::<Option<_>>()?,
+                outages: outages.into_iter().collect::<Option<_>>()?,
+                throttle: present(throttle)?,
+                timeout_probability: timeout_probability?,
+                lost_ack_probability: lost_ack_probability?,
+            })
+        })();
+        settings.ok_or(c.problems)
+    }
+}
+
+/// For an optional block: `None` (absent) is valid and becomes `Some(None)`; `Some(None)`
+/// (present but invalid) becomes `None`; `Some(Some(v))` stays as it is.
+fn present<T>(checked: Option<Option<T>>) -> Option<Option<T>> {
+    checked.map_or(Some(None), |valid| valid.map(Some))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks shared by both configs
+// ---------------------------------------------------------------------------------------------
+
+/// Collects problems; each check returns the converted value, or `None` after reporting.
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn report(&mut self, path: &str, message: impl Into<String>) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    fn int_between(&mut self, path: &str, v: i64, lo: i64, hi: i64) -> Option<i64> {
+        if (lo..=hi).contains(&v) {
+            Some(v)
+        } else {
+            self.report(path, format!("must be between {lo} and {hi}, found {v}"));
+            None
+        }
+    }
+
+    fn count(&mut self, path: &str, v: i64) -> Option<NonZeroUsize> {
+        match usize::try_from(v).ok().and_then(NonZeroUsize::new) {
+            Some(n) => Some(n),
+            None => {
+                self.report(path, format!("must be at least 1, found {v}"));
+                None
+            }
+        }
+    }
+
+    fn status(&mut self, path: &str, v: i64) -> Option<u16> {
+        self.int_between(path, v, 100, 599).map(|s| s as u16)
+    }
+
+    fn probability(&mut self, path: &str, p: f64) -> Option<f64> {
+        if (0.0..=1.0).contains(&p) {
+            Some(p)
+        } else {
+            self.report(path, format!("must be between 0 and 1, found {p}"));
+            None
+        }
+    }
+
+    fn jitter(&mut self, path: &str, j: Option<f64>) -> Option<f64> {
+        match j {
+            None => Some(0.0),
+            Some(j) => self.probability(path, j),
+        }
+    }
+
+    /// Seconds in `[0, MAX_DELAY]`.
+    fn seconds(&mut self, path: &str, s: f64) -> Option<Duration> {
+        let max = MAX_DELAY.as_secs();
+        if (0.0..=max as f64).contains(&s) {
+            Some(secs_to_duration(s))
+        } else {
+            self.report(path, format!("must be between 0 and {max}, found {s}"));
+            None
+        }
+    }
+
+    fn optional_seconds(&mut self, path: &str, s: Option<f64>) -> Option<Option<Duration>> {
+        match s {
+            None => Some(None),
+            Some(s) => self.seconds(path, s).map(Some),
+        }
+    }
+
+    /// Seconds in `(0, MAX_DELAY]`.
+    fn positive_seconds(&mut self, path: &str, s: f64) -> Option<Duration> {
+        let max = MAX_DELAY.as_secs();
+        if s > 0.0 && s <= max as f64 {
+            Some(secs_to_duration(s))
+        } else {
+            self.report(
+                path,
+                format!("must be greater than 0 and at most {max}, found {s}"),
+            );
+            None
+        }
+    }
+
+    /// An optional cap, which must not be below the schedule's first wait.
+    fn cap(
+        &mut self,
+        path: &str,
+        cap: Option<f64>,
+        first: Option<Duration>,
+        first_name: &str,
+    ) -> Option<Option<Duration>> {
+        let Some(raw) = cap else {
+            return Some(None);
+        };
+        let cap = self.seconds(path, raw)?;
+        match first {
+            Some(first) if cap < first => {
+                self.report(
+                    path,
+                    format!(
+                        "must be at least {first_name} ({}), found {raw}",
+                        first.as_secs_f64()
+                    ),
+                );
+                None
+            }
+            _ => Some(Some(cap)),
+        }
+    }
+
+    fn latency_ms(&mut self, path: &str, ms: f64) -> Option<Duration> {
+        if (0.0..=MAX_LATENCY_MS).contains(&ms) {
+            Some(Duration::from_nanos((ms * 1e6).round() as u64))
+        } else {
+            self.report(
+                path,
+                format!("must be between 0 and {MAX_LATENCY_MS}, found {ms}"),
+            );
+            None
+        }
+    }
+}
+
+/// Seconds to a [`Duration`], rounded to the nanosecond so that `0.2` is exactly 200 ms.
+fn secs_to_duration(s: f64) -> Duration {
+    Duration::from_nanos((s * 1e9).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(json: &str) -> DeliveryConfig {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn simulate(json: &str) -> SimulateConfig {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn problems(result: Result<impl fmt::Debug, Vec<Problem>>) -> Vec<(String, String)> {
+        result
+            .unwrap_err()
+            .into_iter()
+            .map(|p| (p.path, p.message))
+            .collect()
+    }
+
+    fn p(path: &str, message: &str) -> (String, String) {
+        (path.to_owned(), message.to_owned())
+    }
+
+    #[test]
+    fn empty_delivery_config_gives_event_grid_defaults() {
+        let s = delivery("{}").validate().unwrap();
+        assert_eq!(s, DeliverySettings::default());
+        assert_eq!(s.retry.max_delivery_attempts, 30);
+        assert_eq!(s.retry.event_time_to_live, Duration::from_secs(86_400));
+        assert_eq!(s.retry.schedule, Preset::EventGrid.schedule());
+        assert_eq!(s.concurrency.get(), 64);
+        assert_eq!(s.queue_capacity.get(), 10_000);
+        assert_eq!(s.attempt_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn full_delivery_config_is_read() {
+        let s = delivery(
+            r#"{"maxDeliveryAttempts":10,"eventTimeToLiveInMinutes":30,"retrySchedule":"dapr",
+                "concurrency":4,"queueCapacity":100,"attemptTimeoutSeconds":2.5}"#,
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(s.retry.max_delivery_attempts, 10);
+        assert_eq!(s.retry.event_time_to_live, Duration::from_secs(1800));
+        assert_eq!(s.retry.schedule, Preset::Dapr.schedule());
+        assert_eq!(s.concurrency.get(), 4);
+        assert_eq!(s.queue_capacity.get(), 100);
+        assert_eq!(s.attempt_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn every_preset_name_is_accepted() {
+        for preset in Preset::ALL {
+            let json = format!(r#"{{"retrySchedule":"{}"}}"#, preset.name());
+            let s = delivery(&json).validate().unwrap();
+            assert_eq!(s.retry.schedule, preset.schedule());
+        }
+    }
+
+    #[test]
+    fn presets_imply_their_attempt_limit_unless_set() {
+        let attempts = |json: &str| {
+            delivery(json)
+                .validate()
+                .unwrap()
+                .retry
+                .max_delivery_attempts
+        };
+        assert_eq!(attempts(r#"{"retrySchedule":"event-grid-namespace"}"#), 10);
+        assert_eq!(attempts(r#"{"retrySchedule":"knative"}"#), 11);
+        assert_eq!(attempts(r#"{"retrySchedule":"dapr"}"#), 30);
+        assert_eq!(
+            attempts(r#"{"retrySchedule":"event-grid-namespace","maxDeliveryAttempts":25}"#),
+            25
+        );
+    }
+
+    #[test]
+    fn custom_schedules_are_read() {
+        let schedule = |json: &str| {
+            delivery(&format!(r#"{{"retrySchedule":{json}}}"#))
+                .validate()
+                .unwrap()
+                .retry
+                .schedule
+        };
+        assert_eq!(
+            schedule(
+                r#"{"kind":"exponential","baseSeconds":1,"factor":2,"capSeconds":300,"jitter":0.1}"#
+            ),
+            RetrySchedule::Exponential {
+                base: Duration::from_secs(1),
+                factor: 2.0,
+                cap: Some(Duration::from_secs(300)),
+                jitter: 0.1
+            }
+        );
+        assert_eq!(
+            schedule(r#"{"kind":"exponential","baseSeconds":0.2}"#),
+            Preset::Knative.schedule()
+        );
+        assert_eq!(
+            schedule(r#"{"kind":"linear","initialSeconds":1,"stepSeconds":5,"capSeconds":60}"#),
+            RetrySchedule::Linear {
+                initial: Duration::from_secs(1),
+                step: Duration::from_secs(5),
+                cap: Some(Duration::from_secs(60)),
+                jitter: 0.0
+            }
+        );
+        assert_eq!(
+            schedule(r#"{"kind":"fixed","delaysSeconds":[1,5,30],"thenEverySeconds":60}"#),
+            RetrySchedule::Table {
+                delays: [1, 5, 30].map(Duration::from_secs).to_vec(),
+                then_every: Duration::from_secs(60),
+                jitter: 0.0
+            }
+        );
+        // Without thenEverySeconds the last wait repeats.
+        assert_eq!(
+            schedule(r#"{"kind":"fixed","delaysSeconds":[1,5]}"#),
+            RetrySchedule::Table {
+                delays: [1, 5].map(Duration::from_secs).to_vec(),
+                then_every: Duration::from_secs(5),
+                jitter: 0.0
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        for json in [
+            r#"{"maxAttempts":3}"#,
+            r#"{"retrySchedule":{"kind":"exponential","baseSeconds":1,"bogus":1}}"#,
+            r#"{"retrySchedule":{"kind":"linear","initialSeconds":1,"stepSeconds":1,"factor":2}}"#,
+            r#"{"retrySchedule":{"kind":"fixed","delaysSeconds":[1],"every":2}}"#,
+            r#"{"retrySchedule":{"kind":"spiral"}}"#,
+            r#"{"retrySchedule":{"baseSeconds":1}}"#,
+            r#"{"retrySchedule":5}"#,
+        ] {
+            let err = serde_json::from_str::<DeliveryConfig>(json);
+            assert!(err.is_err(), "{json} should not parse");
+        }
+        let err = serde_json::from_str::<DeliveryConfig>(
+            r#"{"retrySchedule":{"kind":"exponential","baseSeconds":1,"bogus":1}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+        for json in [
+            r#"{"latencyMs":{"p50":1,"p90":2}}"#,
+            r#"{"failures":[{"status":503,"probability":0.1,"code":1}]}"#,
+            r#"{"outages":[{"startSeconds":1,"durationSeconds":1,"end":3}]}"#,
+            r#"{"throttle":{"maxPerSecond":1,"burst":2}}"#,
+            r#"{"chaos":true}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<SimulateConfig>(json).is_err(),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn all_delivery_problems_are_collected_with_ranges() {
+        let got = problems(
+            delivery(
+                r#"{"maxDeliveryAttempts":45,"eventTimeToLiveInMinutes":0,"concurrency":0,
+                    "queueCapacity":-5,"attemptTimeoutSeconds":0,"retrySchedule":"kafka"}"#,
+            )
+            .validate(),
+        );
+        assert_eq!(
+            got,
+            vec![
+                p(
+                    "retrySchedule",
+                    "unknown preset \"kafka\", expected one of event-grid, event-grid-namespace, knative, dapr"
+                ),
+                p("maxDeliveryAttempts", "must be between 1 and 30, found 45"),
+                p(
+                    "eventTimeToLiveInMinutes",
+                    "must be between 1 and 1440, found 0"
+                ),
+                p("concurrency", "must be at least 1, found 0"),
+                p("queueCapacity", "must be at least 1, found -5"),
+                p(
+                    "attemptTimeoutSeconds",
+                    "must be greater than 0 and at most 31536000, found 0"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn custom_schedule_problems_name_their_fields() {
+        let got = problems(
+            delivery(
+                r#"{"retrySchedule":{"kind":"exponential","baseSeconds":10,"factor":0.5,
+                    "capSeconds":5,"jitter":1.5}}"#,
+            )
+            .validate(),
+        );
+        assert_eq!(
+            got,
+            vec![
+                p("retrySchedule.factor", "must be at least 1, found 0.5"),
+                p(
+                    "retrySchedule.capSeconds",
+                    "must be at least baseSeconds (10), found 5"
+                ),
+                p("retrySchedule.jitter", "must be between 0 and 1, found 1.5"),
+            ]
+        );
+        let got = problems(
+            delivery(r#"{"retrySchedule":{"kind":"fixed","delaysSeconds":[1,-2]}}"#).validate(),
+        );
+        assert_eq!(
+            got,
+            vec![p(
+                "retrySchedule.delaysSeconds[1]",
+                "must be between 0 and 31536000, found -2"
+            )]
+        );
+        let got = problems(delivery(r#"{"retrySchedule":{"kind":"fixed"}}"#).validate());
+        assert_eq!(
+            got,
+            vec![p(
+                "retrySchedule.delaysSeconds",
+                "must not be empty when thenEverySeconds is absent"
+            )]
+        );
+        let got = problems(
+            delivery(r#"{"retrySchedule":{"kind":"linear","initialSeconds":-1,"stepSeconds":-1}}"#)
+                .validate(),
+        );
+        assert_eq!(
+            got,
+            vec![
+                p(
+                    "retrySchedule.initialSeconds",
+                    "must be between 0 and 31536000, found -1"
+                ),
+                p(
+                    "retrySchedule.stepSeconds",
+                    "must be between 0 and 31536000, found -1"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_documented_simulate_block_validates() {
+        let s = simulate(
+            r#"{
+              "latencyMs": { "p50": 20, "p99": 200 },
+              "failures": [ { "status": 503, "probability": 0.05 }, { "status": 400, "probability": 0.001 } ],
+              "outages": [ { "startSeconds": 600, "durationSeconds": 7200, "status": 503 } ],
+              "throttle": { "maxPerSecond": 500, "retryAfterSeconds": 5 },
+              "timeoutProbability": 0.001,
+              "lostAckProbability": 0.001
+            }"#,
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(
+            s.latency,
+            Some(LatencySettings {
+                p50: Duration::from_millis(20),
+                p99: Duration::from_millis(200)
+            })
+        );
+        assert_eq!(s.failures.len(), 2);
+        assert_eq!(s.failures[1].status, 400);
+        assert_eq!(s.failures[1].probability, 0.001);
+        assert_eq!(
+            s.outages,
+            vec![OutageSettings {
+                start: Duration::from_secs(600),
+                duration: Duration::from_secs(7200),
+                status: 503,
+                retry_after: None
+            }]
+        );
+        assert_eq!(
+            s.throttle,
+            Some(ThrottleSettings {
+                max_per_second: 500,
+                retry_after: Some(Duration::from_secs(5))
+            })
+        );
+        assert_eq!(s.timeout_probability, 0.001);
+        assert_eq!(s.lost_ack_probability, 0.001);
+    }
+
+    #[test]
+    fn empty_simulate_block_is_a_perfect_endpoint() {
+        assert_eq!(simulate("{}").validate().unwrap(), FaultSettings::default());
+        let s = simulate(
+            r#"{"latencyMs":{"p50":15},"outages":[{"startSeconds":0,"durationSeconds":1}]}"#,
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(s.latency.unwrap().p99, Duration::from_millis(15));
+        assert_eq!(s.outages[0].status, 503);
+    }
+
+    #[test]
+    fn all_simulate_problems_are_collected() {
+        let got = problems(
+            simulate(
+                r#"{
+                  "latencyMs": { "p50": 50, "p99": 10 },
+                  "failures": [ { "status": 503, "probability": 0.5 }, { "status": 700, "probability": 1.5 } ],
+                  "outages": [ { "startSeconds": -1, "durationSeconds": 10, "status": 99 } ],
+                  "throttle": { "maxPerSecond": 0 },
+                  "timeoutProbability": -0.1
+                }"#,
+            )
+            .validate(),
+        );
+        assert_eq!(
+            got,
+            vec![
+                p("latencyMs.p99", "must be at least p50 (50), found 10"),
+                p(
+                    "failures[1].status",
+                    "must be between 100 and 599, found 700"
+                ),
+                p(
+                    "failures[1].probability",
+                    "must be between 0 and 1, found 1.5"
+                ),
+                p(
+                    "outages[0].startSeconds",
+                    "must be between 0 and 31536000, found -1"
+                ),
+                p("outages[0].status", "must be between 100 and 599, found 99"),
+                p(
+                    "throttle.maxPerSecond",
+                    "must be between 1 and 4294967295, found 0"
+                ),
+                p("timeoutProbability", "must be between 0 and 1, found -0.1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn probabilities_must_sum_to_at_most_one() {
+        let got = problems(
+            simulate(
+                r#"{"failures":[{"status":503,"probability":0.6}],"timeoutProbability":0.3,
+                    "lostAckProbability":0.2}"#,
+            )
+            .validate(),
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "");
+        assert!(got[0].1.starts_with("timeoutProbability, lostAckProbability and failures[*].probability must sum to at most 1, found 1.1"), "{}", got[0].1);
+        // Binary rounding (0.1 + 0.2 + 0.7 > 1 in f64) is not a problem.
+        simulate(
+            r#"{"failures":[{"status":503,"probability":0.7}],"timeoutProbability":0.1,
+                "lostAckProbability":0.2}"#,
+        )
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn zero_median_with_a_tail_is_rejected() {
+        let got = problems(simulate(r#"{"latencyMs":{"p50":0,"p99":100}}"#).validate());
+        assert_eq!(
+            got,
+            vec![p(
+                "latencyMs.p50",
+                "must be greater than 0 when p99 is greater than p50"
+            )]
+        );
+        simulate(r#"{"latencyMs":{"p50":0,"p99":0}}"#)
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn problems_nest_under_a_parent_path() {
+        let pr = Problem::new(
+            "failures[1].probability",
+            "must be between 0 and 1, found 2",
+        );
+        assert_eq!(
+            pr.clone().under("endpoints[0].simulate").path,
+            "endpoints[0].simulate.failures[1].probability"
+        );
+        assert_eq!(Problem::new("[2]", "x").under("outages").path, "outages[2]");
+        assert_eq!(Problem::new("", "x").under("simulate").path, "simulate");
+        assert_eq!(
+            pr.to_string(),
+            "failures[1].probability: must be between 0 and 1, found 2"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Delivery: what happens to one routed event at one endpoint, from first attempt to its ending.
+//!
+//! - [`policy`]: retry schedules and [`policy::RetryPolicy::decide`], the pure "retry after /
+//!   give up" function (plain data, no runtime).
+//! - [`classify`]: an attempt's result → delivered / retry no sooner than / never retried,
+//!   Event Grid's failure-code table in one function.
+//! - [`config`]: the `delivery` and `simulate` sections of an endpoint, validated.
+//! - [`worker`]: the per-endpoint worker that runs attempts against a sink and keeps the
+//!   retry schedule.
+
+pub mod classify;
+pub mod config;
+pub mod policy;
+pub mod worker;

@@ -1,0 +1,529 @@
+//! The per-endpoint worker: takes routed deliveries from the endpoint's bounded queue, runs
+//! attempts against the sink (at most `concurrency` in flight), keeps failed deliveries in a
+//! deadline-ordered retry schedule, and ends each delivery exactly once.
+//!
+//! Layers, in the order they apply to a delivery (one place, here):
+//! intake (bounded queue, `maxBacklog`) → concurrency (`concurrency` attempts in flight) →
+//! time-to-live (no attempt is started after expiry) → per-attempt timeout → sink →
+//! classification → retry policy (schedule, minimum delays, TTL at the next attempt) →
+//! dead-letter writer or drop.
+//!
+//! One task per endpoint. Simulated latencies are timers in the worker's own schedule rather
+//! than a future per attempt, so a zero-latency endpoint costs a function call per attempt and
+//! virtual time stays deterministic; real sinks' attempts run as tasks.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::classify::{AttemptOutcome, AttemptResult, EndpointClass};
+use super::policy::{Decision, GiveUpReason, RetryPolicy};
+use crate::account::{Accounts, Ending, Outcome};
+use crate::clock::Clock;
+use crate::deadletter::writer::DeadLetterJob;
+use crate::event::Serialized;
+use crate::seed::SeededRng;
+use crate::sink::{Answer, Attempt, Sink};
+
+/// One routed event on its way to one endpoint.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The event, shared by every route that matched it.
+    pub event: Arc<Serialized>,
+    /// Index of the route that matched.
+    pub route: usize,
+    /// When the event was routed, since the run started: the time-to-live counts from here.
+    pub routed_at: Duration,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the first attempt started.
+    pub first_attempt_at: Option<Duration>,
+    /// When the last attempt started.
+    pub last_attempt_at: Option<Duration>,
+    /// What the last attempt came back with.
+    pub last_result: Option<AttemptResult>,
+    /// Whether the endpoint holds the event already (a later receipt is a duplicate).
+    pub received: bool,
+}
+
+impl Delivery {
+    /// A delivery of `event` for route `route`, routed at `routed_at`.
+    pub fn new(event: Arc<Serialized>, route: usize, routed_at: Duration) -> Self {
+        Delivery {
+            event,
+            route,
+            routed_at,
+            attempts: 0,
+            first_attempt_at: None,
+            last_attempt_at: None,
+            last_result: None,
+            received: false,
+        }
+    }
+}
+
+/// A worker's settings.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Index of the endpoint.
+    pub endpoint: usize,
+    /// Attempts, time-to-live, schedule.
+    pub policy: RetryPolicy,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// Deliveries held (ready, waiting, in flight) before intake pauses.
+    pub max_backlog: usize,
+    /// Per-attempt timeout.
+    pub attempt_timeout: Duration,
+}
+
+/// What a worker measured, returned when it ends.
+#[derive(Debug)]
+pub struct WorkerStats {
+    /// Routed → delivered, microseconds.
+    pub delivery_latency: Histogram<u64>,
+    /// One attempt, microseconds.
+    pub attempt_latency: Histogram<u64>,
+    /// Events the endpoint received more than once (a retry after a lost acknowledgement).
+    pub duplicates: u64,
+    /// Most deliveries held at once.
+    pub peak_backlog: usize,
+}
+
+enum TimerKind {
+    /// A failed delivery is due for its next attempt.
+    Retry(Delivery),
+    /// The time-to-live ended the delivery at its next scheduled attempt.
+    Expire(Delivery, GiveUpReason),
+    /// A simulated attempt's answer arrives.
+    Complete {
+        batch: Vec<Delivery>,
+        answer: Answer,
+        started: Duration,
+    },
+}
+
+struct Timer {
+    due: Duration,
+    /// Tie-break for equal deadlines: first scheduled, first fired (deterministic).
+    seq: u64,
+    kind: TimerKind,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+/// The per-endpoint worker.
+pub struct Worker {
+    settings: WorkerSettings,
+    class: EndpointClass,
+    max_batch: usize,
+    sink: Box<dyn Sink>,
+    inbox: mpsc::Receiver<Vec<Delivery>>,
+    dead_letters: Option<mpsc::Sender<DeadLetterJob>>,
+    accounts: Arc<Accounts>,
+    clock: Clock,
+    rng: SeededRng,
+    abort: CancellationToken,
+    ready: VecDeque<Delivery>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    seq: u64,
+    running: JoinSet<(u64, Answer)>,
+    running_batches: HashMap<u64, (Vec<Delivery>, Duration)>,
+    in_flight: usize,
+    backlog: usize,
+    stats: WorkerStats,
+}
+
+fn histogram() -> Histogram<u64> {
+    // Microseconds from 1 µs to a day, 1 % precision (~100 KB). Longer values saturate.
+    Histogram::new_with_bounds(1, 86_400_000_000, 2).expect("valid histogram bounds")
+}
+
+impl Worker {
+    /// A worker for one endpoint. `dead_letters` is `None` when the endpoint has no
+    /// dead-letter location: given-up deliveries are then dropped (counted, in the ledger).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: WorkerSettings,
+        sink: Box<dyn Sink>,
+        inbox: mpsc::Receiver<Vec<Delivery>>,
+        dead_letters: Option<mpsc::Sender<DeadLetterJob>>,
+        accounts: Arc<Accounts>,
+        clock: Clock,
+        rng: SeededRng,
+        abort: CancellationToken,
+    ) -> Self {
+        Worker {
+            class: sink.class(),
+            max_batch: sink.max_batch().max(1),
+            settings,
+            sink,
+            inbox,
+            dead_letters,
+            accounts,
+            clock,
+            rng,
+            abort,
+            ready: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            seq: 0,
+            running: JoinSet::new(),
+            running_batches: HashMap::new(),
+            in_flight: 0,
+            backlog: 0,
+            stats: WorkerStats {
+                delivery_latency: histogram(),
+                attempt_latency: histogram(),
+                duplicates: 0,
+                peak_backlog: 0,
+            },
+        }
+    }
+
+    /// Runs until the queue is closed and every delivery has ended, or until aborted (the rest
+    /// then ends `inFlight`).
+    pub async fn run(mut self) -> WorkerStats {
+        let mut inbox_open = true;
+        let start = self.clock.start_instant();
+        loop {
+            self.start_attempts().await;
+            if !inbox_open && self.backlog == 0 {
+                break;
+            }
+            let next_timer = self.timers.peek().map(|Reverse(timer)| start + timer.due);
+            let intake = inbox_open && self.backlog < self.settings.max_backlog;
+            tokio::select! {
+                biased;
+                () = self.abort.cancelled() => {
+                    self.abort_all().await;
+                    break;
+                }
+                Some(joined) = self.running.join_next(), if !self.running.is_empty() => {
+                    if let Ok((id, answer)) = joined
+                        && let Some((batch, started)) = self.running_batches.remove(&id)
+                    {
+                        self.in_flight -= batch.len();
+                        self.complete(batch, answer, started).await;
+                    }
+                }
+                () = tokio::time::sleep_until(next_timer.unwrap_or(start)), if next_timer.is_some() => {
+                    self.fire_due_timers().await;
+                }
+                received = self.inbox.recv(), if intake => match received {
+                    Some(batch) => {
+                        self.backlog += batch.len();
+                        self.stats.peak_backlog = self.stats.peak_backlog.max(self.backlog);
+                        self.ready.extend(batch);
+                    }
+                    None => inbox_open = false,
+                },
+            }
+        }
+        self.stats
+    }
+
+    fn counters(&self) -> &crate::account::EndpointCounters {
+        &self.accounts.endpoints[self.settings.endpoint]
+    }
+
+    fn schedule(&mut self, due: Duration, kind: TimerKind) {
+        self.seq += 1;
+        self.timers.push(Reverse(Timer {
+            due,
+            seq: self.seq,
+            kind,
+        }));
+    }
+
+    /// Starts attempts while slots are free and deliveries are ready.
+    async fn start_attempts(&mut self) {
+        while self.in_flight < self.settings.concurrency && !self.ready.is_empty() {
+            let now = self.clock.elapsed();
+            let room = self
+                .max_batch
+                .min(self.settings.concurrency - self.in_flight);
+            let mut batch = Vec::with_capacity(room.min(self.ready.len()));
+            while batch.len() < room {
+                let Some(delivery) = self.ready.pop_front() else {
+                    break;
+                };
+                // No attempt is ever started after the time-to-live (it may have expired while
+                // the delivery waited for a free slot).
+                if now.saturating_sub(delivery.routed_at) > self.settings.policy.event_time_to_live
+                {
+                    self.give_up(delivery, GiveUpReason::TimeToLiveExceeded, now)
+                        .await;
+                    continue;
+                }
+                batch.push(delivery);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            for delivery in &mut batch {
+                delivery.attempts += 1;
+                delivery.first_attempt_at.get_or_insert(now);
+                delivery.last_attempt_at = Some(now);
+            }
+            self.counters()
+                .attempts
+                .fetch_add(batch.len() as u64, Relaxed);
+            match self.sink.attempt(&batch, now) {
+                Attempt::Now(answer) => self.complete(batch, answer, now).await,
+                Attempt::After(latency, answer) => {
+                    // No answer (timeout, lost ack), or one slower than the attempt timeout,
+                    // is a timeout observed when the attempt timeout expires.
+                    let timeout = self.settings.attempt_timeout;
+                    let silent = answer.result == AttemptResult::Timeout;
+                    let (after, answer) = if silent || latency >= timeout {
+                        (
+                            timeout,
+                            Answer {
+                                result: AttemptResult::Timeout,
+                                received: answer.received,
+                            },
+                        )
+                    } else {
+                        (latency, answer)
+                    };
+                    self.in_flight += batch.len();
+                    self.schedule(
+                        now + after,
+                        TimerKind::Complete {
+                            batch,
+                            answer,
+                            started: now,
+                        },
+                    );
+                }
+                Attempt::Pending(attempt) => {
+                    self.in_flight += batch.len();
+                    self.seq += 1;
+                    let (id, timeout) = (self.seq, self.settings.attempt_timeout);
+                    self.running_batches.insert(id, (batch, now));
+                    self.running.spawn(async move {
+                        let answer =
+                            tokio::time::timeout(timeout, attempt)
+                                .await
+                                .unwrap_or(Answer {
+                                    result: AttemptResult::Timeout,
+                                    received: false,
+                                });
+                        (id, answer)
+                    });
+                }
+            }
+        }
+    }
+
+    async fn fire_due_timers(&mut self) {
+        let now = self.clock.elapsed();
+        while self
+            .timers
+            .peek()
+            .is_some_and(|Reverse(timer)| timer.due <= now)
+        {
+            let Some(Reverse(timer)) = self.timers.pop() else {
+                break;
+            };
+            match timer.kind {
+                TimerKind::Retry(delivery) => {
+                    self.counters().retrying.fetch_sub(1, Relaxed);
+                    self.ready.push_back(delivery);
+                }
+                TimerKind::Expire(delivery, reason) => {
+                    self.counters().retrying.fetch_sub(1, Relaxed);
+                    self.give_up(delivery, reason, timer.due).await;
+                }
+                TimerKind::Complete {
+                    batch,
+                    answer,
+                    started,
+                } => {
+                    self.in_flight -= batch.len();
+                    self.complete(batch, answer, started).await;
+                }
+            }
+        }
+    }
+
+    /// An attempt's answer, applied to each delivery it carried.
+    async fn complete(&mut self, batch: Vec<Delivery>, answer: Answer, started: Duration) {
+        let now = self.clock.elapsed();
+        self.stats
+            .attempt_latency
+            .saturating_record(micros(now.saturating_sub(started)));
+        let outcome = answer.result.classify(self.class);
+        for mut delivery in batch {
+            if answer.received {
+                if delivery.received {
+                    self.stats.duplicates += 1;
+                }
+                delivery.received = true;
+            }
+            delivery.last_result = Some(answer.result);
+            let failure = match outcome {
+                AttemptOutcome::Delivered => {
+                    self.stats
+                        .delivery_latency
+                        .saturating_record(micros(now.saturating_sub(delivery.routed_at)));
+                    self.end(&delivery, Outcome::Delivered, None, None, now)
+                        .await;
+                    continue;
+                }
+                AttemptOutcome::Failed(failure) => failure,
+            };
+            let elapsed = now.saturating_sub(delivery.routed_at);
+            match self
+                .settings
+                .policy
+                .decide(delivery.attempts, elapsed, failure, &mut self.rng)
+            {
+                Decision::RetryAfter(wait) => {
+                    self.counters().retrying.fetch_add(1, Relaxed);
+                    self.schedule(now + wait, TimerKind::Retry(delivery));
+                }
+                Decision::GiveUp { reason, at } => {
+                    let at = delivery.routed_at + at;
+                    if at > now {
+                        self.counters().retrying.fetch_add(1, Relaxed);
+                        self.schedule(at, TimerKind::Expire(delivery, reason));
+                    } else {
+                        self.give_up(delivery, reason, now).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Dead-letters `delivery` (the writer records its ending) or, without a location, drops it.
+    async fn give_up(&mut self, delivery: Delivery, reason: GiveUpReason, now: Duration) {
+        self.backlog -= 1;
+        match &self.dead_letters {
+            Some(writer) => {
+                self.counters().dead_letter_pending.fetch_add(1, Relaxed);
+                let job = DeadLetterJob {
+                    endpoint: self.settings.endpoint,
+                    delivery,
+                    reason,
+                    at: now,
+                };
+                if let Err(mpsc::error::SendError(job)) = writer.send(job).await {
+                    // The writer is gone only when the run is being torn down.
+                    self.counters().dead_letter_pending.fetch_sub(1, Relaxed);
+                    self.end_raw(
+                        &job.delivery,
+                        Outcome::InFlight,
+                        Some(GiveUpReason::ShutdownBeforeDelivery),
+                        Some(reason),
+                        now,
+                    )
+                    .await;
+                }
+            }
+            None => {
+                let ending = Some(GiveUpReason::NoDeadLetterLocation);
+                self.end_raw(&delivery, Outcome::Dropped, ending, Some(reason), now)
+                    .await;
+            }
+        }
+    }
+
+    async fn end(
+        &mut self,
+        delivery: &Delivery,
+        outcome: Outcome,
+        reason: Option<GiveUpReason>,
+        cause: Option<GiveUpReason>,
+        now: Duration,
+    ) {
+        self.backlog -= 1;
+        self.end_raw(delivery, outcome, reason, cause, now).await;
+    }
+
+    async fn end_raw(
+        &self,
+        delivery: &Delivery,
+        outcome: Outcome,
+        reason: Option<GiveUpReason>,
+        cause: Option<GiveUpReason>,
+        now: Duration,
+    ) {
+        self.accounts
+            .end(Ending {
+                event_id: &delivery.event.event.id,
+                route: delivery.route,
+                endpoint: self.settings.endpoint,
+                outcome,
+                reason,
+                cause,
+                attempts: delivery.attempts,
+                first_attempt_at: delivery.first_attempt_at,
+                final_at: now,
+            })
+            .await;
+    }
+
+    /// The run was stopped: everything still held ends `inFlight`.
+    async fn abort_all(&mut self) {
+        self.running.abort_all();
+        let now = self.clock.elapsed();
+        let reason = Some(GiveUpReason::ShutdownBeforeDelivery);
+        let mut held: Vec<Delivery> = self.ready.drain(..).collect();
+        for Reverse(timer) in std::mem::take(&mut self.timers)
+            .into_sorted_vec()
+            .into_iter()
+            .rev()
+        {
+            match timer.kind {
+                TimerKind::Retry(delivery) | TimerKind::Expire(delivery, _) => {
+                    self.counters().retrying.fetch_sub(1, Relaxed);
+                    held.push(delivery);
+                }
+                TimerKind::Complete { batch, .. } => held.extend(batch),
+            }
+        }
+        let mut running: Vec<(u64, (Vec<Delivery>, Duration))> =
+            self.running_batches.drain().collect();
+        running.sort_by_key(|(id, _)| *id);
+        held.extend(running.into_iter().flat_map(|(_, (batch, _))| batch));
+        // Deliveries still in the queue were routed but never reached the worker; closing first
+        // means none can arrive after this (a late sender gets its batch back and accounts it).
+        self.inbox.close();
+        while let Ok(batch) = self.inbox.try_recv() {
+            self.backlog += batch.len();
+            held.extend(batch);
+        }
+        self.in_flight = 0;
+        for delivery in held {
+            self.end(&delivery, Outcome::InFlight, reason, None, now)
+                .await;
+        }
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,478 @@
+//! The pipeline of one run, built downstream-first: ledger writer, dead-letter writer,
+//! endpoint workers, then the source (generator → router → per-endpoint bounded queues).
+//!
+//! A slow or dead endpoint does not slow the others: its worker keeps taking deliveries into its
+//! own retry schedule (up to `maxBacklog`); only then does its queue fill and the source wait,
+//! which shows as generator lag in the report.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::account::{self, Accounts, Ending, Outcome};
+use crate::clock::{Clock, WallTimer};
+use crate::config::{DeadLetterLocation, Settings};
+use crate::deadletter::DeadLetterStore;
+use crate::deadletter::folder::FolderStore;
+use crate::deadletter::writer::{DeadLetterWriter, EndpointStores, WriterSettings};
+use crate::delivery::policy::GiveUpReason;
+use crate::delivery::worker::{Delivery, Worker, WorkerSettings, WorkerStats};
+use crate::event::Serialized;
+use crate::generator::{DEFAULT_START_TIME, Generator};
+use crate::report::{
+    EndpointReport, GeneratorReport, Percentiles, RunReport, WallClockReport, peak_rss_bytes,
+};
+use crate::router::{Route, RouteTable};
+use crate::secret::mask_url_query;
+use crate::seed;
+use crate::sink::Sink;
+use crate::sink::simulated::SimulatedSink;
+
+/// Deliveries the source hands to an endpoint's queue at once.
+pub const ROUTER_BATCH: usize = 256;
+/// Events emitted this late or later count as behind schedule.
+const LATE: Duration = Duration::from_millis(10);
+
+/// Which clock a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMode {
+    /// The wall clock.
+    Real,
+    /// tokio's paused clock, auto-advancing: a day of retries finishes in seconds.
+    Virtual,
+}
+
+/// How to run, beyond the instance file.
+#[derive(Debug)]
+pub struct RunOptions {
+    /// Real or virtual time.
+    pub clock: ClockMode,
+    /// Write the ledger here.
+    pub ledger: Option<PathBuf>,
+    /// After a stop, how long to let pending deliveries finish before they end `inFlight`.
+    pub drain_timeout: Duration,
+    /// Dead-letter stores to use instead of the configured ones, by endpoint name (tests).
+    pub stores: HashMap<String, Arc<dyn DeadLetterStore>>,
+    /// Where dead-letters go that their location refuses.
+    pub spill_folder: PathBuf,
+    /// The dead-letter stage's settings.
+    pub writer: WriterSettings,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            clock: ClockMode::Real,
+            ledger: None,
+            drain_timeout: Duration::from_secs(30),
+            stores: HashMap::new(),
+            spill_folder: PathBuf::from("twinroute-deadletters-spill"),
+            writer: WriterSettings::default(),
+        }
+    }
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An endpoint needs something this build cannot do yet.
+    #[error("endpoint '{endpoint}': {message}")]
+    Unsupported {
+        /// The endpoint.
+        endpoint: String,
+        /// What is missing.
+        message: String,
+    },
+    /// `--virtual-time` with an endpoint or store that does real I/O.
+    #[error(
+        "--virtual-time needs every endpoint simulated and every dead-letter store local: endpoint '{endpoint}' {why}"
+    )]
+    NotVirtualizable {
+        /// The endpoint.
+        endpoint: String,
+        /// What does real I/O.
+        why: String,
+    },
+    /// The ledger could not be written.
+    #[error("writing the ledger {path}: {source}")]
+    Ledger {
+        /// The ledger file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+struct EndpointParts {
+    sink: Box<dyn Sink>,
+    stores: Option<EndpointStores>,
+}
+
+fn build_endpoints(
+    settings: &Settings,
+    options: &RunOptions,
+) -> Result<Vec<EndpointParts>, RunError> {
+    let spill: Arc<dyn DeadLetterStore> = Arc::new(FolderStore::new(&options.spill_folder));
+    settings
+        .endpoints
+        .iter()
+        .map(|endpoint| {
+            let unsupported = |message: String| RunError::Unsupported { endpoint: endpoint.name.clone(), message };
+            let sink: Box<dyn Sink> = match &endpoint.simulate {
+                Some(faults) => Box::new(SimulatedSink::new(&endpoint.name, faults.clone(), settings.workload.seed)),
+                None => {
+                    return Err(unsupported(format!(
+                        "real {} delivery is not available in this build; add a \"simulate\" section to simulate it",
+                        endpoint.endpoint_type.as_str()
+                    )));
+                }
+            };
+            let store: Option<Arc<dyn DeadLetterStore>> = match (options.stores.get(&endpoint.name), &endpoint.dead_letter) {
+                (Some(store), _) => Some(store.clone()),
+                (None, None) => None,
+                (None, Some(DeadLetterLocation::Folder(path))) => Some(Arc::new(FolderStore::new(path))),
+                (None, Some(DeadLetterLocation::BlobSas(uri))) => {
+                    return Err(unsupported(format!(
+                        "dead-letters to blob storage ({}) are not available in this build; use a file:// folder",
+                        mask_url_query(uri.expose())
+                    )));
+                }
+                (None, Some(DeadLetterLocation::BlobIdentity(uri))) => {
+                    return Err(unsupported(format!("dead-letters to blob storage ({uri}) are not available in this build")));
+                }
+            };
+            if options.clock == ClockMode::Virtual
+                && let Some(store) = &store
+                && !store.is_local()
+            {
+                return Err(RunError::NotVirtualizable {
+                    endpoint: endpoint.name.clone(),
+                    why: format!("dead-letters to {}", store.describe()),
+                });
+            }
+            let stores = store.map(|store| EndpointStores { store, spill: Some(spill.clone()) });
+            Ok(EndpointParts { sink, stores })
+        })
+        .collect()
+}
+
+/// Runs the instance described by `settings` until the workload is generated and every delivery
+/// has ended, or until `stop` is cancelled (then pending deliveries get `drain_timeout` to finish
+/// and the rest ends `inFlight`).
+pub async fn run(
+    settings: Settings,
+    options: RunOptions,
+    stop: CancellationToken,
+) -> Result<RunReport, RunError> {
+    let wall = WallTimer::start();
+    let clock = match (options.clock, settings.workload.start_time) {
+        (ClockMode::Real, None) => Clock::real(),
+        (_, Some(start)) => Clock::starting_at(start),
+        (ClockMode::Virtual, None) => Clock::starting_at(DEFAULT_START_TIME),
+    };
+    let parts = build_endpoints(&settings, &options)?;
+    let abort = CancellationToken::new();
+
+    let (ledger_tx, ledger_task) = match &options.ledger {
+        Some(path) => {
+            let (tx, rx) = mpsc::channel(8192);
+            let file = path.clone();
+            (
+                Some(tx),
+                Some((
+                    path.clone(),
+                    tokio::spawn(async move { account::write_ledger(&file, rx).await }),
+                )),
+            )
+        }
+        None => (None, None),
+    };
+    let endpoint_names: Vec<String> = settings.endpoints.iter().map(|e| e.name.clone()).collect();
+    let route_names: Vec<String> = settings.routes.iter().map(|r| r.id.clone()).collect();
+    let accounts = Accounts::new(endpoint_names.clone(), route_names, clock, ledger_tx);
+
+    let (dead_letter_tx, dead_letter_rx) = mpsc::channel(4096);
+    let locations: Vec<Option<String>> = parts
+        .iter()
+        .map(|p| p.stores.as_ref().map(|s| s.store.describe()))
+        .collect();
+    let writer = DeadLetterWriter::new(
+        options.writer.clone(),
+        dead_letter_rx,
+        parts.iter().map(|p| p.stores.clone()).collect(),
+        accounts.clone(),
+        clock,
+        abort.clone(),
+    );
+    let writer_task = tokio::spawn(writer.run());
+
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for (index, (endpoint, part)) in settings.endpoints.iter().zip(parts).enumerate() {
+        let capacity = endpoint
+            .delivery
+            .queue_capacity
+            .get()
+            .div_ceil(ROUTER_BATCH)
+            .max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        senders.push(tx);
+        let worker = Worker::new(
+            WorkerSettings {
+                endpoint: index,
+                policy: endpoint.delivery.retry.clone(),
+                concurrency: endpoint.delivery.concurrency.get(),
+                max_backlog: endpoint.delivery.max_backlog.get(),
+                attempt_timeout: endpoint.delivery.attempt_timeout,
+            },
+            part.sink,
+            rx,
+            part.stores.is_some().then(|| dead_letter_tx.clone()),
+            accounts.clone(),
+            clock,
+            seed::stream(
+                settings.workload.seed,
+                &format!("endpoint:{}:retry", endpoint.name),
+            ),
+            abort.clone(),
+        );
+        workers.push(tokio::spawn(worker.run()));
+    }
+    drop(dead_letter_tx);
+
+    let drain = {
+        let (stop, abort, timeout) = (stop.clone(), abort.clone(), options.drain_timeout);
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            tracing::info!(
+                timeout_seconds = timeout.as_secs_f64(),
+                "stopping: no more events; draining pending deliveries"
+            );
+            tokio::time::sleep(timeout).await;
+            abort.cancel();
+        })
+    };
+
+    let table = RouteTable::new(
+        settings
+            .routes
+            .iter()
+            .map(|r| Route {
+                id: r.id.clone(),
+                endpoint: r.endpoint,
+                filter: r.filter.clone(),
+            })
+            .collect(),
+    );
+    let epoch = clock.epoch();
+    let generator = Generator::new(&settings.workload, &settings.host_name, epoch);
+    let source = Source {
+        table,
+        senders,
+        accounts: accounts.clone(),
+        clock,
+        stop: stop.clone(),
+        abort: abort.clone(),
+    };
+    let source_stats = source.run(generator).await;
+
+    let mut stats: Vec<Option<WorkerStats>> = Vec::new();
+    for worker in workers {
+        stats.push(worker.await.ok());
+    }
+    let _ = writer_task.await;
+    drain.abort();
+    let stopped_early = stop.is_cancelled();
+
+    let mut endpoints = indexmap::IndexMap::new();
+    let mut routed_total = 0;
+    for (index, name) in endpoint_names.iter().enumerate() {
+        let mut report = EndpointReport::from_counters(&accounts.endpoints[index]);
+        routed_total += report.routed;
+        report.dead_letter_location = locations[index].clone();
+        if report.dead_letter_spilled > 0 {
+            report.dead_letter_spill_folder = Some(options.spill_folder.display().to_string());
+        }
+        if let Some(Some(worker)) = stats.get(index) {
+            report.latency_ms = Percentiles::of(&worker.delivery_latency);
+            report.attempt_latency_ms = Percentiles::of(&worker.attempt_latency);
+            report.duplicates_received = worker.duplicates;
+            report.peak_backlog = worker.peak_backlog as u64;
+        }
+        endpoints.insert(name.clone(), report);
+    }
+    let balanced = endpoints.values().all(|e| e.balanced)
+        && routed_total == source_stats.deliveries
+        && source_stats.generated >= source_stats.unmatched
+        && stats.iter().all(Option::is_some);
+    let wall_seconds = wall.elapsed().as_secs_f64();
+    let report = RunReport {
+        seed: settings.workload.seed,
+        clock: match options.clock {
+            ClockMode::Real => "real",
+            ClockMode::Virtual => "virtual",
+        },
+        stopped_early,
+        duration_seconds: clock.elapsed().as_secs_f64(),
+        events_generated: source_stats.generated,
+        events_unmatched: source_stats.unmatched,
+        deliveries_routed: source_stats.deliveries,
+        generator: GeneratorReport {
+            lag_max_ms: source_stats.lag_max.as_secs_f64() * 1000.0,
+            events_late: source_stats.late,
+        },
+        endpoints,
+        balanced,
+        wall_clock: WallClockReport {
+            started_at: epoch.to_string(),
+            wall_seconds,
+            events_per_second: if wall_seconds > 0.0 {
+                source_stats.generated as f64 / wall_seconds
+            } else {
+                0.0
+            },
+            peak_rss_bytes: peak_rss_bytes(),
+        },
+    };
+    drop(accounts);
+    if let Some((path, task)) = ledger_task {
+        match task.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(source)) => return Err(RunError::Ledger { path, source }),
+            Err(join) => {
+                return Err(RunError::Ledger {
+                    path,
+                    source: std::io::Error::other(join.to_string()),
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[derive(Debug, Default)]
+struct SourceStats {
+    generated: u64,
+    unmatched: u64,
+    deliveries: u64,
+    lag_max: Duration,
+    late: u64,
+}
+
+/// The first stage: emits events when they are due, routes them, and hands each endpoint its
+/// deliveries in batches.
+struct Source {
+    table: RouteTable,
+    senders: Vec<mpsc::Sender<Vec<Delivery>>>,
+    accounts: Arc<Accounts>,
+    clock: Clock,
+    stop: CancellationToken,
+    abort: CancellationToken,
+}
+
+impl Source {
+    async fn run(self, generator: Generator) -> SourceStats {
+        let mut stats = SourceStats::default();
+        let mut pending: Vec<Vec<Delivery>> = self
+            .senders
+            .iter()
+            .map(|_| Vec::with_capacity(ROUTER_BATCH))
+            .collect();
+        let start = self.clock.start_instant();
+        let mut warned_lag = Duration::from_secs(1);
+        for scheduled in generator {
+            if self.stop.is_cancelled() {
+                break;
+            }
+            let mut now = self.clock.elapsed();
+            if scheduled.due > now + Duration::from_millis(1) {
+                self.flush_all(&mut pending, &mut stats).await;
+                tokio::select! {
+                    () = tokio::time::sleep_until(start + scheduled.due) => {}
+                    () = self.stop.cancelled() => break,
+                }
+                now = self.clock.elapsed();
+            } else if now > scheduled.due {
+                let lag = now - scheduled.due;
+                stats.lag_max = stats.lag_max.max(lag);
+                if lag >= LATE {
+                    stats.late += 1;
+                }
+                if lag > warned_lag {
+                    tracing::warn!(
+                        lag_ms = lag.as_millis() as u64,
+                        "the pipeline cannot keep up: events are behind schedule"
+                    );
+                    warned_lag = lag * 2;
+                }
+            }
+            let event = Arc::new(Serialized::new(scheduled.event));
+            stats.generated += 1;
+            let matched = self.table.route(&event.event, |route, endpoint| {
+                pending[endpoint].push(Delivery::new(event.clone(), route, now));
+            });
+            if matched == 0 {
+                stats.unmatched += 1;
+            }
+            for endpoint in 0..pending.len() {
+                if pending[endpoint].len() >= ROUTER_BATCH {
+                    self.flush(endpoint, &mut pending, &mut stats).await;
+                }
+            }
+        }
+        self.flush_all(&mut pending, &mut stats).await;
+        stats
+    }
+
+    async fn flush_all(&self, pending: &mut [Vec<Delivery>], stats: &mut SourceStats) {
+        for endpoint in 0..pending.len() {
+            if !pending[endpoint].is_empty() {
+                self.flush(endpoint, pending, stats).await;
+            }
+        }
+    }
+
+    /// Hands an endpoint its pending deliveries; waits while its queue is full (backpressure),
+    /// unless the run is aborted, in which case they end `inFlight` here.
+    async fn flush(&self, endpoint: usize, pending: &mut [Vec<Delivery>], stats: &mut SourceStats) {
+        let batch = std::mem::replace(&mut pending[endpoint], Vec::with_capacity(ROUTER_BATCH));
+        let count = batch.len() as u64;
+        stats.deliveries += count;
+        self.accounts.endpoints[endpoint]
+            .routed
+            .fetch_add(count, Relaxed);
+        // Reserve a slot first, so a stop while waiting leaves the batch here to be accounted.
+        let leftover = tokio::select! {
+            permit = self.senders[endpoint].reserve() => match permit {
+                Ok(permit) => {
+                    permit.send(batch);
+                    return;
+                }
+                // The worker closed its queue: it only does when the run is aborted.
+                Err(_) => batch,
+            },
+            () = self.abort.cancelled() => batch,
+        };
+        let now = self.clock.elapsed();
+        for delivery in leftover {
+            self.accounts
+                .end(Ending {
+                    event_id: &delivery.event.event.id,
+                    route: delivery.route,
+                    endpoint,
+                    outcome: Outcome::InFlight,
+                    reason: Some(GiveUpReason::ShutdownBeforeDelivery),
+                    cause: None,
+                    attempts: 0,
+                    first_attempt_at: None,
+                    final_at: now,
+                })
+                .await;
+        }
+    }
+}
