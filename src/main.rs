@@ -66,6 +66,21 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Test a route filter against events: prints true or false per NDJSON line
+    #[command(
+        after_help = "Example:\n  twinroute filter \"type = 'Microsoft.DigitalTwins.Twin.Create'\" --events captured.ndjson\n  \
+                            twinroute generate instance.json --count 100 | twinroute filter \"STARTS_WITH($body.$metadata.$model, 'dtmi:example:com:floor')\"\n\n\
+                            Reads structured CloudEvents, one per line (stdin without --events). A line that is not \
+                            a CloudEvent prints `error` (the reason goes to stderr) and the exit code is 1. \
+                            A filter ADT would refuse is refused here: exit 2, with the column."
+    )]
+    Filter {
+        /// The route filter, in ADT's filter language
+        expression: String,
+        /// NDJSON file of events (default: stdin)
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+    },
     /// Run the routing data plane described by an instance file
     #[command(
         after_help = "Example:\n  twinroute run instance.json --report report.json --ledger ledger.ndjson\n  \
@@ -135,6 +150,7 @@ fn main() -> ExitCode {
             count,
             seed,
         } => generate(&config, Overrides { seed, count }),
+        Command::Filter { expression, events } => filter(&expression, events.as_deref()),
         Command::Run { config, run } => match load(
             &config,
             &Overrides {
@@ -271,6 +287,74 @@ fn write_error(error: io::Error, written: u64) -> ExitCode {
     }
     eprintln!("twinroute: writing events to stdout failed after {written} events: {error}");
     ExitCode::from(EXIT_FAILURE)
+}
+
+fn filter(expression: &str, events: Option<&Path>) -> ExitCode {
+    use std::io::BufRead;
+    use twinroute::filter::{Filter, JsonEvent};
+    let filter = match Filter::parse(expression) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("filter:{}: {}", error.column, error.message);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let (name, input): (String, Box<dyn BufRead>) = match events {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(file) => (
+                path.display().to_string(),
+                Box::new(io::BufReader::new(file)),
+            ),
+            Err(error) => {
+                eprintln!("twinroute: cannot read {}: {error}", path.display());
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        },
+        None => ("stdin".to_owned(), Box::new(io::stdin().lock())),
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut bad_lines = 0u64;
+    for (number, line) in input.lines().enumerate() {
+        let line = match line {
+            Ok(line) => line,
+            Err(error) => {
+                eprintln!("twinroute: reading {name}: {error}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let answer = match JsonEvent::from_json(&line) {
+            Ok(event) => {
+                if filter.matches(&event) {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            Err(error) => {
+                eprintln!(
+                    "{name}:{}: not a structured CloudEvent: {error}",
+                    number + 1
+                );
+                bad_lines += 1;
+                "error"
+            }
+        };
+        if let Err(error) = writeln!(out, "{answer}") {
+            return write_error(error, number as u64);
+        }
+    }
+    if let Err(error) = out.flush() {
+        return write_error(error, 0);
+    }
+    if bad_lines > 0 {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {

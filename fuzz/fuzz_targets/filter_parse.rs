@@ -2,9 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-// The only line that changes when this target moves to the main crate
-// (`use twinroute::filter::Filter;`).
-use twinroute_filter::Filter;
+use twinroute::filter::Filter;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(source) = std::str::from_utf8(data) else {

@@ -39,3 +39,73 @@ pub fn one_of_each(events: &[Event]) -> Vec<&Event> {
         })
         .collect()
 }
+
+use std::path::Path;
+
+use twinroute::config::{self, Overrides, Settings};
+use twinroute::engine::{self, ClockMode, RunOptions};
+use twinroute::report::RunReport;
+
+/// Validates an instance file given as JSON.
+pub fn settings(config: &serde_json::Value) -> Settings {
+    config::parse(&config.to_string(), "scenario", &Overrides::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `settings` under virtual time (a paused current-thread runtime), writing the ledger to
+/// `ledger`.
+pub fn run_virtual(settings: Settings, ledger: &Path, spill: &Path) -> RunReport {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let options = RunOptions {
+        clock: ClockMode::Virtual,
+        ledger: Some(ledger.to_owned()),
+        spill_folder: spill.to_owned(),
+        ..RunOptions::default()
+    };
+    runtime
+        .block_on(engine::run(
+            settings,
+            options,
+            tokio_util::sync::CancellationToken::new(),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The ledger's lines.
+pub fn ledger(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every file under `root`, as (relative path, bytes), sorted.
+pub fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}

@@ -1,0 +1,109 @@
+//! Route matching throughput (issue goal on one core: ≥ 20 M matches/s for an attribute
+//! equality, ≥ 5 M/s for a `$body` filter): one attribute equality, a STARTS_WITH on
+//! `$body.$metadata.$model`, and a table of six routes, against the generator's typed events
+//! (as the pipeline matches them) and, for comparison, against parsed JSON (`twinroute filter`).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use twinroute::event::{Event, EventType};
+use twinroute::filter::{Filter, JsonEvent};
+use twinroute::generator::{
+    DEFAULT_MIX, DEFAULT_START_TIME, Generator, RateShape, WorkloadSettings,
+};
+use twinroute::router::{Route, RouteTable};
+
+/// Six routes as a user might write them (the table the pipeline benchmark also uses).
+pub const SIX_ROUTES: [&str; 6] = [
+    "type = 'microsoft.iot.telemetry'",
+    "type = 'Microsoft.DigitalTwins.Twin.Create' OR type = 'Microsoft.DigitalTwins.Twin.Delete'",
+    "type = 'Microsoft.DigitalTwins.Twin.Update' AND STARTS_WITH($body.modelId, 'dtmi:example:com:room')",
+    "STARTS_WITH(type, 'Microsoft.DigitalTwins.Relationship.')",
+    "STARTS_WITH($body.$metadata.$model, 'dtmi:example:com:floor')",
+    "$body.temperature > 25.5 OR $body.humidity >= 70",
+];
+
+fn events() -> Vec<Event> {
+    let settings = WorkloadSettings {
+        seed: 7,
+        twins: 1000,
+        mix: DEFAULT_MIX,
+        rate: RateShape::Constant {
+            events_per_second: 1000.0,
+        },
+        count: Some(20_000),
+        duration: None,
+        start_time: None,
+    };
+    Generator::new(
+        &settings,
+        "contoso.api.wus2.digitaltwins.azure.net",
+        DEFAULT_START_TIME,
+    )
+    .map(|s| s.event)
+    .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let events = events();
+    let floor_create = events
+        .iter()
+        .find(|e| e.kind == EventType::TwinCreate && e.twin_id.starts_with("floor"))
+        .expect("a floor is created")
+        .clone();
+    let json = JsonEvent::from_json(std::str::from_utf8(&floor_create.to_json()).unwrap()).unwrap();
+    let equality = Filter::parse("type = 'Microsoft.DigitalTwins.Twin.Create'").unwrap();
+    let model =
+        Filter::parse("STARTS_WITH($body.$metadata.$model, 'dtmi:example:com:floor')").unwrap();
+    let table = RouteTable::new(
+        SIX_ROUTES
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Route {
+                id: format!("r{i}"),
+                endpoint: i,
+                filter: Filter::parse(f).unwrap(),
+            })
+            .collect(),
+    );
+    assert!(equality.matches(&floor_create) && model.matches(&floor_create));
+
+    let mut group = c.benchmark_group("filter");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("attribute-equality/typed", |b| {
+        b.iter(|| black_box(&equality).matches(black_box(&floor_create)))
+    });
+    group.bench_function("body-starts-with/typed", |b| {
+        b.iter(|| black_box(&model).matches(black_box(&floor_create)))
+    });
+    group.bench_function("attribute-equality/json", |b| {
+        b.iter(|| black_box(&equality).matches(black_box(&json)))
+    });
+    group.bench_function("body-starts-with/json", |b| {
+        b.iter(|| black_box(&model).matches(black_box(&json)))
+    });
+    group.bench_function("six-routes/one-event", |b| {
+        b.iter(|| {
+            table.route(black_box(&floor_create), |route, endpoint| {
+                black_box((route, endpoint));
+            })
+        })
+    });
+    group.finish();
+
+    // The six routes over the generated mix, per event.
+    let mut group = c.benchmark_group("route-table");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function("six-routes/mix", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .map(|e| table.route(e, |_, _| {}))
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
