@@ -62,6 +62,9 @@ pub struct RunOptions {
     pub spill_folder: PathBuf,
     /// The dead-letter stage's settings.
     pub writer: WriterSettings,
+    /// Stop (and drain) as soon as the workload is generated, rather than waiting for every
+    /// retry to end (benchmarks).
+    pub stop_after_generation: bool,
 }
 
 impl Default for RunOptions {
@@ -73,6 +76,7 @@ impl Default for RunOptions {
             stores: HashMap::new(),
             spill_folder: PathBuf::from("twinroute-deadletters-spill"),
             writer: WriterSettings::default(),
+            stop_after_generation: false,
         }
     }
 }
@@ -280,6 +284,10 @@ pub async fn run(
         abort: abort.clone(),
     };
     let source_stats = source.run(generator).await;
+    let generation_seconds = clock.elapsed().as_secs_f64();
+    if options.stop_after_generation {
+        stop.cancel();
+    }
 
     let mut stats: Vec<Option<WorkerStats>> = Vec::new();
     for worker in workers {
@@ -325,6 +333,7 @@ pub async fn run(
         generator: GeneratorReport {
             lag_max_ms: source_stats.lag_max.as_secs_f64() * 1000.0,
             events_late: source_stats.late,
+            generation_seconds,
         },
         endpoints,
         balanced,

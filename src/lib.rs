@@ -15,9 +15,11 @@
 //! - [`account`]: the one ending of every (event, route), counters and the ledger.
 //! - [`report`]: the run report, as JSON and as a table.
 //! - [`engine`]: a run's pipeline, built downstream-first, and its virtual-time mode.
+//! - [`bench`]: the figures `twinroute bench` prints.
 //! - [`secret`]: masking of keys, SAS signatures and connection strings as ARM does (`***`).
 
 pub mod account;
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod deadletter;

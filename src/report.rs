@@ -47,6 +47,8 @@ pub struct GeneratorReport {
     pub lag_max_ms: f64,
     /// Events emitted 10 ms or more after they were due (behind schedule).
     pub events_late: u64,
+    /// Time from the start until the last event was emitted, on the run's clock, seconds.
+    pub generation_seconds: f64,
 }
 
 /// One endpoint's account.

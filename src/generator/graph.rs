@@ -44,6 +44,8 @@ pub(super) struct Graph {
     twins: Vec<Twin>,
     live: IndexSet<u32>,
     dead: IndexSet<u32>,
+    /// `alive[slot]` mirrors `live.contains(&slot)` without hashing (checked on every event).
+    alive: Vec<bool>,
     slots_by_model: [Vec<u32>; 4],
     /// Slots whose model has a relationship to a model that has slots.
     sources: Vec<u32>,
@@ -94,6 +96,7 @@ impl Graph {
             host,
             dead: (0..twins.len() as u32).collect(),
             live: IndexSet::new(),
+            alive: vec![false; twins.len()],
             twins,
             slots_by_model,
             sources,
@@ -168,7 +171,7 @@ impl Graph {
                 match pick_index(sensors.len(), rng) {
                     Some(index) => {
                         let slot = sensors[index];
-                        if self.live.contains(&slot) {
+                        if self.alive[slot as usize] {
                             self.telemetry(slot, rng)
                         } else {
                             self.create_twin(slot, time, rng)
@@ -184,7 +187,7 @@ impl Graph {
     }
 
     fn update_or_create(&mut self, slot: u32, time: AdtTime, rng: &mut SeededRng) -> Event {
-        if self.live.contains(&slot) {
+        if self.alive[slot as usize] {
             self.update_twin(slot, time, rng)
         } else {
             self.create_twin(slot, time, rng)
@@ -199,7 +202,7 @@ impl Graph {
             return self.update_or_create(slot, time, rng);
         };
         let source = self.sources[index];
-        if !self.live.contains(&source) {
+        if !self.alive[source as usize] {
             return self.create_twin(source, time, rng);
         }
         let Some(definition) = self.twins[source as usize]
@@ -212,7 +215,7 @@ impl Graph {
         };
         let targets = &self.slots_by_model[model_index(definition.target)];
         let target = targets[rng.random_range(0..targets.len())];
-        if !self.live.contains(&target) {
+        if !self.alive[target as usize] {
             return self.create_twin(target, time, rng);
         }
         let key = relationship_key(source, target);
@@ -343,6 +346,7 @@ impl Graph {
         let id = twin.id.clone();
         self.dead.swap_remove(&slot);
         self.live.insert(slot);
+        self.alive[slot as usize] = true;
         self.twin_event(EventType::TwinCreate, id.clone(), Some(id), time, rng, data)
     }
 
@@ -385,6 +389,7 @@ impl Graph {
         let id = twin.id.clone();
         self.live.swap_remove(&slot);
         self.dead.insert(slot);
+        self.alive[slot as usize] = false;
         self.twin_event(EventType::TwinDelete, id.clone(), Some(id), time, rng, data)
     }
 
