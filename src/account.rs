@@ -126,6 +126,8 @@ pub struct Accounts {
     endpoint_names: Vec<String>,
     clock: Clock,
     ledger: Option<mpsc::Sender<LedgerEntry>>,
+    /// Events generated so far (the progress display reads it).
+    pub generated: AtomicU64,
 }
 
 impl Accounts {
@@ -145,6 +147,7 @@ impl Accounts {
             endpoint_names,
             clock,
             ledger,
+            generated: AtomicU64::new(0),
         })
     }
 

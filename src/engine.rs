@@ -62,6 +62,8 @@ pub struct RunOptions {
     pub spill_folder: PathBuf,
     /// The dead-letter stage's settings.
     pub writer: WriterSettings,
+    /// Show a live progress display on stderr (real time on a terminal).
+    pub progress: bool,
     /// Stop (and drain) as soon as the workload is generated, rather than waiting for every
     /// retry to end (benchmarks).
     pub stop_after_generation: bool,
@@ -77,6 +79,7 @@ impl Default for RunOptions {
             spill_folder: PathBuf::from("twinroute-deadletters-spill"),
             writer: WriterSettings::default(),
             stop_after_generation: false,
+            progress: false,
         }
     }
 }
@@ -262,6 +265,10 @@ pub async fn run(
         })
     };
 
+    let progress = options
+        .progress
+        .then(|| crate::progress::spawn(accounts.clone(), clock));
+
     let table = RouteTable::new(
         settings
             .routes
@@ -295,6 +302,9 @@ pub async fn run(
     }
     let _ = writer_task.await;
     drain.abort();
+    if let Some(progress) = progress {
+        progress.finish().await;
+    }
     let stopped_early = stop.is_cancelled();
 
     let mut endpoints = indexmap::IndexMap::new();
@@ -422,6 +432,9 @@ impl Source {
             }
             let event = Arc::new(Serialized::new(scheduled.event));
             stats.generated += 1;
+            if stats.generated % 1024 == 0 {
+                self.accounts.generated.store(stats.generated, Relaxed);
+            }
             let matched = self.table.route(&event.event, |route, endpoint| {
                 pending[endpoint].push(Delivery::new(event.clone(), route, now));
             });
@@ -435,6 +448,7 @@ impl Source {
             }
         }
         self.flush_all(&mut pending, &mut stats).await;
+        self.accounts.generated.store(stats.generated, Relaxed);
         stats
     }
 

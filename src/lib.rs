@@ -13,6 +13,7 @@
 //! - [`sink`]: the contract every endpoint kind implements; simulated endpoints and their faults.
 //! - [`deadletter`]: dead-letter stores (local folder, memory) and the dead-letter stage.
 //! - [`account`]: the one ending of every (event, route), counters and the ledger.
+//! - [`progress`]: the live progress display of real-time runs on a terminal.
 //! - [`report`]: the run report, as JSON and as a table.
 //! - [`engine`]: a run's pipeline, built downstream-first, and its virtual-time mode.
 //! - [`bench`]: the figures `twinroute bench` prints.
@@ -28,6 +29,7 @@ pub mod engine;
 pub mod event;
 pub mod filter;
 pub mod generator;
+pub mod progress;
 pub mod report;
 pub mod router;
 pub mod secret;

@@ -515,6 +515,8 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
         ledger: flags.ledger.clone(),
         drain_timeout: Duration::from_secs_f64(flags.drain_timeout),
         spill_folder: flags.spill_folder.clone(),
+        // Live progress only where a person watches: real time, stderr a terminal.
+        progress: !flags.virtual_time && std::io::IsTerminal::is_terminal(&io::stderr()),
         ..RunOptions::default()
     };
     let runtime = if flags.virtual_time {
