@@ -19,6 +19,8 @@ use crate::event::Serialized;
 use crate::generator::{DEFAULT_START_TIME, Generator};
 use crate::report::RunReport;
 
+pub use crate::deadletter::throughput::measure_writes;
+
 /// Six routes as a user might write them; the pipeline figure routes every event through them.
 pub const SIX_ROUTES: [&str; 6] = [
     "type = 'microsoft.iot.telemetry'",

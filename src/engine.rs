@@ -18,6 +18,7 @@ use crate::account::{self, Accounts, Ending, Outcome};
 use crate::clock::{Clock, WallTimer};
 use crate::config::{DeadLetterLocation, Settings};
 use crate::deadletter::DeadLetterStore;
+use crate::deadletter::blob::{BlobStore, EntraTokenSource, TokenSource, UserAssignedId};
 use crate::deadletter::folder::FolderStore;
 use crate::deadletter::writer::{DeadLetterWriter, EndpointStores, WriterSettings};
 use crate::delivery::policy::GiveUpReason;
@@ -28,7 +29,6 @@ use crate::report::{
     EndpointReport, GeneratorReport, Percentiles, RunReport, WallClockReport, peak_rss_bytes,
 };
 use crate::router::{Route, RouteTable};
-use crate::secret::mask_url_query;
 use crate::seed;
 use crate::sink::Sink;
 use crate::sink::simulated::SimulatedSink;
@@ -64,6 +64,8 @@ pub struct RunOptions {
     pub writer: WriterSettings,
     /// Show a live progress display on stderr (real time on a terminal).
     pub progress: bool,
+    /// The one HTTP client every HTTP sink and store shares (keep-alive pooling).
+    pub http: reqwest::Client,
     /// Stop (and drain) as soon as the workload is generated, rather than waiting for every
     /// retry to end (benchmarks).
     pub stop_after_generation: bool,
@@ -80,8 +82,18 @@ impl Default for RunOptions {
             writer: WriterSettings::default(),
             stop_after_generation: false,
             progress: false,
+            http: http_client(),
         }
     }
+}
+
+/// The shared HTTP client: rustls, keep-alive pooling, HTTP/2 where the server offers it.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// Why a run could not start or finish.
@@ -105,6 +117,14 @@ pub enum RunError {
         /// What does real I/O.
         why: String,
     },
+    /// A dead-letter location was refused at startup (a bad or expired SAS, no credential).
+    #[error("endpoint '{endpoint}': dead-letter location refused: {message}")]
+    DeadLetter {
+        /// The endpoint.
+        endpoint: String,
+        /// What is wrong (secrets masked).
+        message: String,
+    },
     /// The ledger could not be written.
     #[error("writing the ledger {path}: {source}")]
     Ledger {
@@ -120,10 +140,35 @@ struct EndpointParts {
     stores: Option<EndpointStores>,
 }
 
+/// Entra ID tokens for an IdentityBased endpoint's dead-letters: the endpoint's user-assigned
+/// managed identity when it names one (`identity.userAssignedIdentity`); otherwise a service
+/// principal from the environment (`AZURE_CLIENT_SECRET` or `AZURE_FEDERATED_TOKEN_FILE`), else
+/// the Azure CLI's login.
+fn identity_tokens(
+    user_assigned: Option<&str>,
+    http: &reqwest::Client,
+) -> Result<Arc<dyn TokenSource>, String> {
+    let from_environment = ["AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    let source = match user_assigned {
+        Some(id) => EntraTokenSource::managed_identity(
+            Some(UserAssignedId::ResourceId(id.to_owned())),
+            http.clone(),
+        ),
+        None if from_environment => EntraTokenSource::environment(http.clone()),
+        None => EntraTokenSource::azure_cli(),
+    };
+    source
+        .map(|s| Arc::new(s) as Arc<dyn TokenSource>)
+        .map_err(|e| e.to_string())
+}
+
 fn build_endpoints(
     settings: &Settings,
     options: &RunOptions,
 ) -> Result<Vec<EndpointParts>, RunError> {
+    let http = &options.http;
     let spill: Arc<dyn DeadLetterStore> = Arc::new(FolderStore::new(&options.spill_folder));
     settings
         .endpoints
@@ -144,13 +189,17 @@ fn build_endpoints(
                 (None, None) => None,
                 (None, Some(DeadLetterLocation::Folder(path))) => Some(Arc::new(FolderStore::new(path))),
                 (None, Some(DeadLetterLocation::BlobSas(uri))) => {
-                    return Err(unsupported(format!(
-                        "dead-letters to blob storage ({}) are not available in this build; use a file:// folder",
-                        mask_url_query(uri.expose())
-                    )));
+                    // The SAS is checked against the wall clock, whatever clock the run uses.
+                    let store = BlobStore::from_sas_uri(uri.expose(), http.clone(), Clock::real().now())
+                        .map_err(|error| RunError::DeadLetter { endpoint: endpoint.name.clone(), message: error.to_string() })?;
+                    Some(Arc::new(store))
                 }
                 (None, Some(DeadLetterLocation::BlobIdentity(uri))) => {
-                    return Err(unsupported(format!("dead-letters to blob storage ({uri}) are not available in this build")));
+                    let tokens = identity_tokens(endpoint.user_assigned_identity.as_deref(), http)
+                        .map_err(|message| RunError::DeadLetter { endpoint: endpoint.name.clone(), message })?;
+                    let store = BlobStore::with_identity(uri, http.clone(), tokens)
+                        .map_err(|error| RunError::DeadLetter { endpoint: endpoint.name.clone(), message: error.to_string() })?;
+                    Some(Arc::new(store))
                 }
             };
             if options.clock == ClockMode::Virtual

@@ -125,8 +125,17 @@ fn a_bad_filter_refuses_the_whole_config_naming_route_and_column() {
     let out = twinroute(&["validate", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("f.json: routes.r1.filter:8: expected a string literal after '=', found ')'"), "{stderr}");
-    assert!(stderr.contains("f.json: routes.r2.filter:1: found 'NOT': ADT route filters have no NOT operator"), "{stderr}");
+    assert!(
+        stderr
+            .contains("f.json: routes.r1.filter:8: expected a string literal after '=', found ')'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "f.json: routes.r2.filter:1: found 'NOT': ADT route filters have no NOT operator"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -136,29 +145,46 @@ fn filter_prints_true_or_false_per_event() {
     let events = twinroute(&["generate", config.to_str().unwrap(), "--count", "300"]).stdout;
     let events_file = dir.path().join("events.ndjson");
     std::fs::write(&events_file, &events).unwrap();
-    let out = twinroute(&["filter", "type = 'microsoft.iot.telemetry'", "--events", events_file.to_str().unwrap()]);
+    let out = twinroute(&[
+        "filter",
+        "type = 'microsoft.iot.telemetry'",
+        "--events",
+        events_file.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let answers: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     let types: Vec<String> = events
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()["type"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_slice::<serde_json::Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(answers.len(), 300);
     for (answer, kind) in answers.iter().zip(&types) {
-        assert_eq!(*answer == "true", kind == "microsoft.iot.telemetry", "{kind}: {answer}");
+        assert_eq!(
+            *answer == "true",
+            kind == "microsoft.iot.telemetry",
+            "{kind}: {answer}"
+        );
     }
     assert!(answers.contains(&"true") && answers.contains(&"false"));
 
     let bad = twinroute(&["filter", "$body.patch[0].path = '/x'"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("filter:12: found '[': ADT cannot filter on fields inside arrays"));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("filter:12: found '[': ADT cannot filter on fields inside arrays")
+    );
 }
 
 #[test]
 fn run_under_virtual_time_writes_report_and_ledger() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write(
+    write(
         &dir,
         "run.json",
         r#"{"version": 1,
@@ -170,19 +196,47 @@ fn run_under_virtual_time_writes_report_and_ledger() {
     );
     let out = Command::new(env!("CARGO_BIN_EXE_twinroute"))
         .current_dir(dir.path())
-        .args(["run", "run.json", "--virtual-time", "--report", "report.json", "--ledger", "ledger.ndjson"])
+        .args([
+            "run",
+            "run.json",
+            "--virtual-time",
+            "--report",
+            "report.json",
+            "--ledger",
+            "ledger.ndjson",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("seed 3 (from workload.seed)") && stderr.contains("balanced"), "{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
-    for field in ["seed", "clock", "eventsGenerated", "eventsUnmatched", "balanced"] {
+    assert!(
+        stderr.contains("seed 3 (from workload.seed)") && stderr.contains("balanced"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for field in [
+        "seed",
+        "clock",
+        "eventsGenerated",
+        "eventsUnmatched",
+        "balanced",
+    ] {
         assert!(report.get(field).is_some(), "report has {field}");
     }
     assert_eq!(report["clock"], "virtual");
     let hub = &report["endpoints"]["hub1"];
-    for field in ["routed", "delivered", "deadLettered", "dropped", "inFlight", "attempts", "duplicatesReceived", "deadLetterReasons", "latencyMs"] {
+    for field in [
+        "routed",
+        "delivered",
+        "deadLettered",
+        "dropped",
+        "inFlight",
+        "attempts",
+        "duplicatesReceived",
+        "deadLetterReasons",
+        "latencyMs",
+    ] {
         assert!(hub.get(field).is_some(), "endpoint report has {field}");
     }
     assert_eq!(hub["deadLettered"], 50);
@@ -190,12 +244,24 @@ fn run_under_virtual_time_writes_report_and_ledger() {
     let ledger = std::fs::read_to_string(dir.path().join("ledger.ndjson")).unwrap();
     assert_eq!(ledger.lines().count(), 50);
     let line: serde_json::Value = serde_json::from_str(ledger.lines().next().unwrap()).unwrap();
-    for field in ["eventId", "route", "endpoint", "outcome", "reason", "attempts", "firstAttemptAt", "finalAt"] {
+    for field in [
+        "eventId",
+        "route",
+        "endpoint",
+        "outcome",
+        "reason",
+        "attempts",
+        "firstAttemptAt",
+        "finalAt",
+    ] {
         assert!(line.get(field).is_some(), "ledger line has {field}");
     }
     let files = walk(&dir.path().join("dl"));
     assert_eq!(files.len(), 50);
-    assert!(files.iter().all(|f| f.starts_with("hub1/2026/01/01/")), "{files:?}");
+    assert!(
+        files.iter().all(|f| f.starts_with("hub1/2026/01/01/")),
+        "{files:?}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {
@@ -206,7 +272,14 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
             if entry.path().is_dir() {
                 stack.push(entry.path());
             } else {
-                out.push(entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+                out.push(
+                    entry
+                        .path()
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
@@ -221,5 +294,8 @@ fn virtual_time_refuses_endpoints_that_are_not_simulated() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("endpoint 'hub1'"), "{stderr}");
-    assert!(!stderr.contains("TOPSECRET") && !stderr.contains("SIGSECRET"), "{stderr}");
+    assert!(
+        !stderr.contains("TOPSECRET") && !stderr.contains("SIGSECRET"),
+        "{stderr}"
+    );
 }

@@ -161,6 +161,9 @@ pub struct EndpointSettings {
     pub connection: Connection,
     /// Dead-letter location, if any.
     pub dead_letter: Option<DeadLetterLocation>,
+    /// `identity`: the managed identity of an IdentityBased endpoint (`None`: system-assigned,
+    /// or no identity given).
+    pub user_assigned_identity: Option<String>,
     /// `delivery`, validated, defaults filled in.
     pub delivery: DeliverySettings,
     /// `simulate`: present, the endpoint is simulated in-process with these faults.

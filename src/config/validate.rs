@@ -445,6 +445,10 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         authentication,
         connection,
         dead_letter,
+        user_assigned_identity: props
+            .identity
+            .as_ref()
+            .and_then(|i| i.user_assigned_identity.clone()),
         delivery: delivery?,
         simulate,
         raw: (config.delivery, config.simulate),

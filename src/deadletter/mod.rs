@@ -5,11 +5,17 @@
 //! - [`DeadLetterStore`]: the small contract a store implements (local folder, memory, blob).
 //! - [`folder`]: a local folder standing in for the blob container.
 //! - [`memory`]: an in-memory store, for tests.
+//! - [`blob`]: Azure Blob Storage (or Azurite): one Put Blob per event, from a container SAS URI
+//!   or with an Entra ID token; [`sas`] checks the SAS at startup.
+//! - [`throughput`]: dead-letter writes per second, for `examples/deadletter_bench.rs`.
 //! - [`writer`]: the dead-letter stage: its own bounded queue, retries of failing writes, and
 //!   the ending of each event once its blob is written.
 
+pub mod blob;
 pub mod folder;
 pub mod memory;
+pub mod sas;
+pub mod throughput;
 pub mod writer;
 
 use std::fmt;
