@@ -77,7 +77,7 @@ pub fn serialize_only(events: u64) -> f64 {
     let timer = WallTimer::start();
     let mut bytes = 0usize;
     for scheduled in Generator::new(&settings.workload, &settings.host_name, DEFAULT_START_TIME) {
-        bytes += Serialized::new(scheduled.event).json.len();
+        bytes += Serialized::new(scheduled.event).json().len();
     }
     std::hint::black_box(bytes);
     events as f64 / timer.elapsed().as_secs_f64()

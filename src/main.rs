@@ -293,7 +293,7 @@ fn generate(path: &Path, overrides: Overrides) -> ExitCode {
     for scheduled in Generator::new(&settings.workload, &settings.host_name, epoch) {
         let event = Serialized::new(scheduled.event);
         let result = out
-            .write_all(&event.json)
+            .write_all(event.json())
             .and_then(|()| out.write_all(b"\n"));
         if let Err(error) = result {
             return write_error(error, written);

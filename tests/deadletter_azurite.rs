@@ -342,7 +342,7 @@ fn event_bytes(settings: &Settings) -> HashMap<String, Vec<u8>> {
     Generator::new(&settings.workload, &settings.host_name, start)
         .map(|s| {
             let event = twinroute::event::Serialized::new(s.event);
-            (event.event.id.to_string(), event.json.to_vec())
+            (event.event.id.to_string(), event.json().to_vec())
         })
         .collect()
 }

@@ -35,7 +35,7 @@ fn shape(value: &Value) -> String {
 fn ours(kind: EventType) -> Value {
     let events = support::events(5, 5_000);
     let event = events.into_iter().find(|e| e.kind == kind).unwrap();
-    serde_json::from_slice(&Serialized::new(event).json).unwrap()
+    serde_json::from_slice(Serialized::new(event).json()).unwrap()
 }
 
 /// Top-level attributes: same names, same JSON types; `data` compared separately.

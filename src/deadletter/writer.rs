@@ -112,7 +112,7 @@ impl DeadLetterWriter {
         };
         DeadLetterBlob {
             path: blob_path(name, self.clock.at(job.at), &delivery.event.event.id),
-            body: delivery.event.json.clone(),
+            body: delivery.event.json().clone(),
             metadata: DeadLetterMetadata {
                 reason: job.reason.as_str(),
                 delivery_attempts: delivery.attempts,

@@ -145,19 +145,29 @@ impl Serialize for Event {
 }
 
 /// An event and its structured-JSON bytes, made once and shared by every route and endpoint.
+///
+/// The bytes are made by whoever needs them first (the first sink that sends the event, or the
+/// dead-letter writer), not by the generator: on a multi-core run that moves serialization off
+/// the generator's thread onto the delivery workers', and it still happens exactly once.
 #[derive(Debug)]
 pub struct Serialized {
     /// The typed event (attributes for routing, binary-mode headers, partition keys).
     pub event: Event,
-    /// The structured CloudEvents JSON, exactly as delivered and dead-lettered.
-    pub json: Bytes,
+    json: std::sync::OnceLock<Bytes>,
 }
 
 impl Serialized {
-    /// Serializes `event` to structured CloudEvents JSON.
+    /// Wraps `event`; its JSON is made on first use.
     pub fn new(event: Event) -> Self {
-        let json = event.to_json();
-        Serialized { event, json }
+        Serialized {
+            event,
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The structured CloudEvents JSON, exactly as delivered and dead-lettered.
+    pub fn json(&self) -> &Bytes {
+        self.json.get_or_init(|| self.event.to_json())
     }
 }
 

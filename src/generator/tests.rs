@@ -26,7 +26,7 @@ fn ndjson(settings: &WorkloadSettings) -> Vec<u8> {
         "contoso.api.wus2.digitaltwins.azure.net",
         DEFAULT_START_TIME,
     ) {
-        out.extend_from_slice(&Serialized::new(scheduled.event).json);
+        out.extend_from_slice(Serialized::new(scheduled.event).json());
         out.push(b'\n');
     }
     out
