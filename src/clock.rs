@@ -116,6 +116,13 @@ impl TimestampFormatter {
     }
 }
 
+/// The system's current UTC time, for figures about real time (end-to-end latency measured by
+/// `twinroute receive` against the events' `time`).
+#[allow(clippy::disallowed_methods)] // the one place the system clock is read
+pub fn utc_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+}
+
 /// The run's clock: a wall-clock epoch plus tokio's elapsed time since the run started.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
@@ -125,12 +132,11 @@ pub struct Clock {
 
 impl Clock {
     /// A clock whose epoch is the system's current time.
-    #[allow(clippy::disallowed_methods)] // the one place the system clock is read
     pub fn real() -> Self {
-        let since_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Self::starting_at(Timestamp::from_unix_seconds(0).plus(since_unix))
+        let now = utc_now();
+        let ticks =
+            now.timestamp() * TICKS_PER_SECOND + i64::from(now.timestamp_subsec_nanos() / 100);
+        Self::starting_at(Timestamp::from_ticks(ticks))
     }
 
     /// A clock whose epoch is `epoch`: deterministic runs and virtual time.

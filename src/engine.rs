@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::account::{self, Accounts, Ending, Outcome};
 use crate::clock::{Clock, WallTimer};
-use crate::config::{DeadLetterLocation, Settings};
+use crate::config::{Connection, DeadLetterLocation, Settings};
 use crate::deadletter::DeadLetterStore;
 use crate::deadletter::blob::{BlobStore, EntraTokenSource, TokenSource, UserAssignedId};
 use crate::deadletter::folder::FolderStore;
@@ -31,6 +31,7 @@ use crate::report::{
 use crate::router::{Route, RouteTable};
 use crate::seed;
 use crate::sink::Sink;
+use crate::sink::http::{EventGridSink, WebhookSink};
 use crate::sink::simulated::SimulatedSink;
 
 /// Deliveries the source hands to an endpoint's queue at once.
@@ -175,11 +176,31 @@ fn build_endpoints(
         .iter()
         .map(|endpoint| {
             let unsupported = |message: String| RunError::Unsupported { endpoint: endpoint.name.clone(), message };
-            let sink: Box<dyn Sink> = match &endpoint.simulate {
-                Some(faults) => Box::new(SimulatedSink::new(&endpoint.name, faults.clone(), settings.workload.seed)),
-                None => {
+            if options.clock == ClockMode::Virtual && endpoint.simulate.is_none() {
+                return Err(RunError::NotVirtualizable {
+                    endpoint: endpoint.name.clone(),
+                    why: format!("is a real {} endpoint (it would send real requests)", endpoint.endpoint_type.as_str()),
+                });
+            }
+            let sink: Box<dyn Sink> = match (&endpoint.simulate, &endpoint.connection) {
+                (Some(faults), _) => Box::new(SimulatedSink::new(&endpoint.name, faults.clone(), settings.workload.seed)),
+                (None, Connection::EventGrid { topic_endpoint, access_key1, access_key2, input_schema, topic_resource_id }) => {
+                    let (Some(url), Some(key1)) = (topic_endpoint, access_key1) else {
+                        return Err(unsupported("an EventGrid endpoint needs TopicEndpoint and accessKey1".to_owned()));
+                    };
+                    let keys = std::iter::once(key1.clone()).chain(access_key2.clone()).collect();
+                    let topic = topic_resource_id.clone().unwrap_or_else(|| default_topic_id(url));
+                    Box::new(EventGridSink::new(http.clone(), url, keys, *input_schema, endpoint.delivery.batch, &topic))
+                }
+                (None, Connection::Webhook { uri: Some(uri), mode, headers }) => {
+                    Box::new(WebhookSink::new(http.clone(), uri, *mode, headers, endpoint.delivery.batch))
+                }
+                (None, Connection::Webhook { uri: None, .. }) => {
+                    return Err(unsupported("a Webhook endpoint needs endpointUri".to_owned()));
+                }
+                (None, Connection::Amqp { .. }) => {
                     return Err(unsupported(format!(
-                        "real {} delivery is not available in this build; add a \"simulate\" section to simulate it",
+                        "real {} delivery (AMQP) is not available in this build; add a \"simulate\" section to simulate it",
                         endpoint.endpoint_type.as_str()
                     )));
                 }
@@ -215,6 +236,16 @@ fn build_endpoints(
             Ok(EndpointParts { sink, stores })
         })
         .collect()
+}
+
+/// The `topic` of Event Grid schema events when the endpoint names no `topicResourceId`: an ARM id
+/// with the topic's name (the first label of its host) and placeholder subscription and group.
+fn default_topic_id(topic_endpoint: &str) -> String {
+    let host = topic_endpoint.split("://").nth(1).unwrap_or(topic_endpoint);
+    let name = host.split(['.', ':', '/']).next().unwrap_or("topic");
+    format!(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/twinroute/providers/Microsoft.EventGrid/topics/{name}"
+    )
 }
 
 /// Runs the instance described by `settings` until the workload is generated and every delivery
@@ -370,6 +401,7 @@ pub async fn run(
             report.attempt_latency_ms = Percentiles::of(&worker.attempt_latency);
             report.duplicates_received = worker.duplicates;
             report.peak_backlog = worker.peak_backlog as u64;
+            report.attempt_results = worker.attempt_results.clone();
         }
         endpoints.insert(name.clone(), report);
     }

@@ -14,6 +14,8 @@
 //! - [`deadletter`]: dead-letter stores (local folder, memory) and the dead-letter stage.
 //! - [`account`]: the one ending of every (event, route), counters and the ledger.
 //! - [`progress`]: the live progress display of real-time runs on a terminal.
+//! - [`receive`]: `twinroute receive`, a downstream HTTP consumer with chaos knobs that verifies
+//!   what arrives.
 //! - [`report`]: the run report, as JSON and as a table.
 //! - [`engine`]: a run's pipeline, built downstream-first, and its virtual-time mode.
 //! - [`bench`]: the figures `twinroute bench` prints.
@@ -30,6 +32,7 @@ pub mod event;
 pub mod filter;
 pub mod generator;
 pub mod progress;
+pub mod receive;
 pub mod report;
 pub mod router;
 pub mod secret;

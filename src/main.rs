@@ -103,6 +103,49 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         section: Vec<String>,
     },
+    /// A downstream consumer you can break on purpose: accepts CloudEvents over HTTP, counts and checks them
+    #[command(
+        after_help = "Example:\n  twinroute receive --listen 127.0.0.1:8080\n  \
+                            twinroute receive --listen 127.0.0.1:8080 --key K --fail-rate 0.1 --fail-status 503 \\\n      \
+                            --latency-ms 20,200 --outage 30s+60s --throttle 500 --record received.ndjson\n\n\
+                            Accepts binary, structured and batched CloudEvents and Event Grid schema arrays on any path. \
+                            GET /stats returns what arrived as JSON (counts per type, duplicates, per-twin order \
+                            inversions, end-to-end latency); Ctrl-C prints a summary. Faults apply in this order: \
+                            outage (503), throttle (429, Retry-After: 1), dropped connection, latency, key (401), \
+                            parse (400), fail rate."
+    )]
+    Receive {
+        /// Address to listen on (port 0 picks a free one; the address is printed)
+        #[arg(long, default_value = "127.0.0.1:8080", value_parser = twinroute::receive::parse_listen)]
+        listen: std::net::SocketAddr,
+        /// Require header `aeg-sas-key: K`; requests without it get 401
+        #[arg(long, value_parser = twinroute::receive::parse_key)]
+        key: Option<String>,
+        /// Share of requests answered with --fail-status (0 to 1)
+        #[arg(long, default_value_t = 0.0, value_parser = twinroute::receive::parse_rate)]
+        fail_rate: f64,
+        /// The status of injected failures
+        #[arg(long, default_value_t = 503, value_parser = twinroute::receive::parse_fail_status)]
+        fail_status: u16,
+        /// Answer latency, p50,p99 in milliseconds (log-normal)
+        #[arg(long, value_name = "P50,P99", value_parser = twinroute::receive::parse_latency_ms)]
+        latency_ms: Option<(Duration, Duration)>,
+        /// Answer 503 from FROM for FOR after start, e.g. 30s+60s
+        #[arg(long, value_name = "FROM+FOR", value_parser = twinroute::receive::parse_outage)]
+        outage: Option<(Duration, Duration)>,
+        /// Requests per second above which the answer is 429 with Retry-After
+        #[arg(long, value_parser = twinroute::receive::parse_throttle)]
+        throttle: Option<u32>,
+        /// Share of requests whose connection is closed without an answer (0 to 1)
+        #[arg(long, default_value_t = 0.0, value_parser = twinroute::receive::parse_rate)]
+        drop_connection_rate: f64,
+        /// Append every accepted event to FILE as NDJSON
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// Seed of the injected faults
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Run the routing data plane described by an instance file
     #[command(
         after_help = "Example:\n  twinroute run instance.json --report report.json --ledger ledger.ndjson\n  \
@@ -177,6 +220,32 @@ fn main() -> ExitCode {
             outage_events,
             section,
         } => bench(events, outage_events, &section),
+        Command::Receive {
+            listen,
+            key,
+            fail_rate,
+            fail_status,
+            latency_ms,
+            outage,
+            throttle,
+            drop_connection_rate,
+            record,
+            seed,
+        } => {
+            let settings = twinroute::receive::ReceiveSettings {
+                listen,
+                key,
+                fail_rate,
+                fail_status,
+                latency: latency_ms,
+                outage,
+                throttle,
+                drop_connection_rate,
+                record,
+                seed,
+            };
+            receive(settings)
+        }
         Command::Filter { expression, events } => filter(&expression, events.as_deref()),
         Command::Run { config, run } => match load(
             &config,
@@ -314,6 +383,38 @@ fn write_error(error: io::Error, written: u64) -> ExitCode {
     }
     eprintln!("twinroute: writing events to stdout failed after {written} events: {error}");
     ExitCode::from(EXIT_FAILURE)
+}
+
+fn receive(settings: twinroute::receive::ReceiveSettings) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("twinroute: cannot start the runtime: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    runtime.block_on(async {
+        let receiver = match twinroute::receive::Receiver::start(settings).await {
+            Ok(receiver) => receiver,
+            Err(error) => {
+                eprintln!("twinroute: {error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        eprintln!(
+            "twinroute: receiving on http://{} (GET /stats for counts; Ctrl-C to stop)",
+            receiver.addr()
+        );
+        let stop = CancellationToken::new();
+        tokio::spawn(stop_on_signal(stop.clone()));
+        stop.cancelled().await;
+        let stats = receiver.shutdown().await;
+        eprintln!("{}", stats.summary());
+        ExitCode::SUCCESS
+    })
 }
 
 fn filter(expression: &str, events: Option<&Path>) -> ExitCode {

@@ -86,6 +86,9 @@ pub struct EndpointReport {
     pub attempt_latency_ms: Percentiles,
     /// Most deliveries held at once (ready, retrying, in flight).
     pub peak_backlog: u64,
+    /// What attempts came back with: a status, `timeout` or `connectionError` → attempts
+    /// (a batch is one attempt).
+    pub attempt_results: BTreeMap<String, u64>,
     /// Whether routed = delivered + deadLettered + dropped + inFlight.
     pub balanced: bool,
 }
@@ -163,6 +166,7 @@ impl EndpointReport {
             latency_ms: Percentiles::default(),
             attempt_latency_ms: Percentiles::default(),
             peak_backlog: 0,
+            attempt_results: BTreeMap::new(),
             balanced: routed == delivered + dead_lettered + dropped + in_flight,
         }
     }

@@ -113,6 +113,12 @@ pub struct EndpointPropertiesConfig {
     pub access_key2: Option<String>,
     /// EventGrid (twinroute setting): `CloudEventSchemaV1_0` (default) or `EventGridSchema`.
     pub input_schema: Option<String>,
+    /// EventGrid (twinroute setting): the topic's ARM id, the `topic` of Event Grid schema events.
+    pub topic_resource_id: Option<String>,
+    /// Webhook (twinroute): `binary` (default), `structured` or `batch`.
+    pub mode: Option<String>,
+    /// Webhook (twinroute): static headers sent with every request (values are masked in output).
+    pub headers: Option<IndexMap<String, String>>,
 }
 
 /// `properties.identity`.

@@ -10,6 +10,7 @@ use crate::filter::Filter;
 use crate::generator::{RateShape, WorkloadSettings};
 use crate::secret::{Secret, mask_connection_string, mask_url_query};
 use crate::sink::fault::FaultSettings;
+use crate::sink::http::WebhookMode;
 
 /// A validated instance file.
 #[derive(Clone, Debug)]
@@ -59,6 +60,8 @@ pub enum EndpointType {
     EventHub,
     /// A Service Bus topic.
     ServiceBus,
+    /// A plain CloudEvents HTTP consumer (twinroute extension).
+    Webhook,
 }
 
 impl EndpointType {
@@ -68,6 +71,7 @@ impl EndpointType {
             EndpointType::EventGrid => "EventGrid",
             EndpointType::EventHub => "EventHub",
             EndpointType::ServiceBus => "ServiceBus",
+            EndpointType::Webhook => "Webhook",
         }
     }
 }
@@ -123,6 +127,17 @@ pub enum Connection {
         access_key2: Option<Secret>,
         /// `inputSchema`.
         input_schema: InputSchema,
+        /// `topicResourceId`.
+        topic_resource_id: Option<String>,
+    },
+    /// A CloudEvents webhook.
+    Webhook {
+        /// `endpointUri`.
+        uri: Option<String>,
+        /// `mode`.
+        mode: WebhookMode,
+        /// `headers`, values secret.
+        headers: Vec<(String, Secret)>,
     },
     /// An Event Hub or a Service Bus topic (AMQP).
     Amqp {
@@ -242,6 +257,7 @@ impl EndpointSettings {
             "authenticationType".into(),
             json!(self.authentication.as_str()),
         );
+        let mut headers_json = None;
         let mut put = |key: &str, value: Option<String>| {
             if let Some(value) = value {
                 properties.insert(key.into(), Value::String(value));
@@ -253,11 +269,24 @@ impl EndpointSettings {
                 access_key1,
                 access_key2,
                 input_schema,
+                topic_resource_id,
             } => {
                 put("TopicEndpoint", topic_endpoint.clone());
                 put("accessKey1", access_key1.as_ref().map(Secret::to_string));
                 put("accessKey2", access_key2.as_ref().map(Secret::to_string));
                 put("inputSchema", Some(input_schema.as_str().to_owned()));
+                put("topicResourceId", topic_resource_id.clone());
+            }
+            Connection::Webhook { uri, mode, headers } => {
+                put("endpointUri", uri.clone());
+                put("mode", Some(mode.as_str().to_owned()));
+                if !headers.is_empty() {
+                    let masked: Map<String, Value> = headers
+                        .iter()
+                        .map(|(name, value)| (name.clone(), json!(value.to_string())))
+                        .collect();
+                    headers_json = Some(Value::Object(masked));
+                }
             }
             Connection::Amqp {
                 primary,
@@ -294,6 +323,9 @@ impl EndpointSettings {
             }
             Some(DeadLetterLocation::BlobIdentity(uri)) => put("deadLetterUri", Some(uri.clone())),
             None => {}
+        }
+        if let Some(headers) = headers_json {
+            properties.insert("headers".into(), headers);
         }
         let delivery = &self.delivery;
         let written = self.raw.0.as_ref();

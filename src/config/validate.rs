@@ -17,6 +17,7 @@ use crate::event::EventType;
 use crate::filter::Filter;
 use crate::generator::{DEFAULT_MIX, RateShape, Step, WorkloadSettings};
 use crate::secret::{Secret, is_masked};
+use crate::sink::http::WebhookMode;
 
 /// ADT's limit on endpoints per instance (not adjustable).
 pub const MAX_ENDPOINTS: usize = 6;
@@ -146,17 +147,18 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         Some("EventGrid") => EndpointType::EventGrid,
         Some("EventHub") => EndpointType::EventHub,
         Some("ServiceBus") => EndpointType::ServiceBus,
+        Some("Webhook") => EndpointType::Webhook,
         Some(other) => {
             problems.push(
                 at("endpointType"),
-                format!("must be EventGrid, EventHub or ServiceBus, found '{other}'"),
+                format!("must be EventGrid, EventHub, ServiceBus or (twinroute) Webhook, found '{other}'"),
             );
             return None;
         }
         None => {
             problems.push(
                 at("endpointType"),
-                "is required (EventGrid, EventHub or ServiceBus)",
+                "is required (EventGrid, EventHub, ServiceBus or Webhook)",
             );
             return None;
         }
@@ -175,62 +177,53 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
     let key_based = authentication == AuthenticationType::KeyBased;
 
     // Fields that belong to another endpoint type are refused, as ARM's discriminated schema does.
-    let foreign: &[(&str, bool)] = match endpoint_type {
-        EndpointType::EventGrid => &[
+    {
+        use EndpointType::{EventGrid as G, EventHub as H, ServiceBus as B, Webhook as W};
+        let fields: [(&str, bool, &[EndpointType]); 16] = [
             (
                 "connectionStringPrimaryKey",
                 props.connection_string_primary_key.is_some(),
+                &[H],
             ),
             (
                 "connectionStringSecondaryKey",
                 props.connection_string_secondary_key.is_some(),
+                &[H],
             ),
             (
                 "primaryConnectionString",
                 props.primary_connection_string.is_some(),
+                &[B],
             ),
             (
                 "secondaryConnectionString",
                 props.secondary_connection_string.is_some(),
+                &[B],
             ),
-            ("endpointUri", props.endpoint_uri.is_some()),
-            ("entityPath", props.entity_path.is_some()),
-        ],
-        EndpointType::EventHub => &[
+            ("endpointUri", props.endpoint_uri.is_some(), &[H, B, W]),
+            ("entityPath", props.entity_path.is_some(), &[H, B]),
+            ("TopicEndpoint", props.topic_endpoint.is_some(), &[G]),
+            ("accessKey1", props.access_key1.is_some(), &[G]),
+            ("accessKey2", props.access_key2.is_some(), &[G]),
+            ("inputSchema", props.input_schema.is_some(), &[G]),
+            ("topicResourceId", props.topic_resource_id.is_some(), &[G]),
+            ("mode", props.mode.is_some(), &[W]),
+            ("headers", props.headers.is_some(), &[W]),
+            ("identity", props.identity.is_some(), &[H, B]),
+            ("deadLetterUri", props.dead_letter_uri.is_some(), &[G, H, B]),
             (
-                "primaryConnectionString",
-                props.primary_connection_string.is_some(),
+                "deadLetterSecret",
+                props.dead_letter_secret.is_some(),
+                &[G, H, B, W],
             ),
-            (
-                "secondaryConnectionString",
-                props.secondary_connection_string.is_some(),
-            ),
-            ("TopicEndpoint", props.topic_endpoint.is_some()),
-            ("accessKey1", props.access_key1.is_some()),
-            ("accessKey2", props.access_key2.is_some()),
-            ("inputSchema", props.input_schema.is_some()),
-        ],
-        EndpointType::ServiceBus => &[
-            (
-                "connectionStringPrimaryKey",
-                props.connection_string_primary_key.is_some(),
-            ),
-            (
-                "connectionStringSecondaryKey",
-                props.connection_string_secondary_key.is_some(),
-            ),
-            ("TopicEndpoint", props.topic_endpoint.is_some()),
-            ("accessKey1", props.access_key1.is_some()),
-            ("accessKey2", props.access_key2.is_some()),
-            ("inputSchema", props.input_schema.is_some()),
-        ],
-    };
-    for (field, present) in foreign {
-        if *present {
-            problems.push(
-                at(field),
-                format!("is not a property of {} endpoints", endpoint_type.as_str()),
-            );
+        ];
+        for (field, present, allowed) in fields {
+            if present && !allowed.contains(&endpoint_type) {
+                problems.push(
+                    at(field),
+                    format!("is not a property of {} endpoints", endpoint_type.as_str()),
+                );
+            }
         }
     }
 
@@ -256,6 +249,7 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
                 access_key1,
                 access_key2,
                 input_schema: InputSchema::CloudEvents,
+                topic_resource_id: props.topic_resource_id.clone(),
             }
         }
         EndpointType::EventHub => Connection::Amqp {
@@ -270,6 +264,16 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
             endpoint_uri: props.endpoint_uri.clone(),
             entity_path: props.entity_path.clone(),
         },
+        EndpointType::Webhook => Connection::Webhook {
+            uri: props.endpoint_uri.clone(),
+            mode: WebhookMode::Binary,
+            headers: props
+                .headers
+                .iter()
+                .flatten()
+                .map(|(name, value)| (name.clone(), Secret::new(value.clone())))
+                .collect(),
+        },
         EndpointType::ServiceBus => Connection::Amqp {
             primary: secret("primaryConnectionString", &props.primary_connection_string),
             secondary: secret(
@@ -281,10 +285,52 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         },
     };
     let connection = match connection {
+        Connection::Webhook { uri, headers, .. } => {
+            let mode = match props.mode.as_deref() {
+                None | Some("binary") => WebhookMode::Binary,
+                Some("structured") => WebhookMode::Structured,
+                Some("batch") => WebhookMode::Batch,
+                Some(other) => {
+                    problems.push(
+                        at("mode"),
+                        format!("must be binary, structured or batch, found '{other}'"),
+                    );
+                    WebhookMode::Binary
+                }
+            };
+            if authentication == AuthenticationType::IdentityBased {
+                problems.push(
+                    at("authenticationType"),
+                    "IdentityBased is not supported for Webhook endpoints",
+                );
+            }
+            match &uri {
+                Some(uri) if !(uri.starts_with("http://") || uri.starts_with("https://")) => {
+                    problems.push(
+                        at("endpointUri"),
+                        "must be an http:// or https:// URL for Webhook endpoints",
+                    )
+                }
+                None if !simulated => {
+                    problems.push(at("endpointUri"), "is required for Webhook endpoints")
+                }
+                _ => {}
+            }
+            for (name, _) in &headers {
+                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    problems.push(
+                        join(&at("headers"), name),
+                        "is not a valid HTTP header name",
+                    );
+                }
+            }
+            Connection::Webhook { uri, mode, headers }
+        }
         Connection::EventGrid {
             topic_endpoint,
             access_key1,
             access_key2,
+            topic_resource_id,
             ..
         } => {
             let input_schema = match props.input_schema.as_deref() {
@@ -325,6 +371,7 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
                 access_key1,
                 access_key2,
                 input_schema,
+                topic_resource_id,
             }
         }
         Connection::Amqp {

@@ -20,6 +20,7 @@ use super::policy::{
 use crate::sink::fault::{
     FailureSettings, FaultSettings, LatencySettings, OutageSettings, ThrottleSettings,
 };
+use crate::sink::http::BatchLimits;
 
 /// Default number of attempts an endpoint worker keeps in flight at once.
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -61,6 +62,11 @@ pub struct DeliveryConfig {
     /// Deliveries the endpoint may hold waiting (ready, retrying, in flight) before it stops
     /// taking more from its queue: ≥ 1, default 1000000 (twinroute extension).
     pub max_backlog: Option<i64>,
+    /// Events per request for batching sinks (Event Grid, batch webhooks): 1–5000, default 1
+    /// (Event Grid's output batching).
+    pub max_events_per_batch: Option<i64>,
+    /// Preferred request size for batching sinks, 1–1024 KB, default 64.
+    pub preferred_batch_size_in_kilobytes: Option<i64>,
     /// Seconds to wait for an answer before the attempt counts as a timeout: > 0, default 30.
     pub attempt_timeout_seconds: Option<f64>,
 }
@@ -76,6 +82,8 @@ pub struct DeliverySettings {
     pub queue_capacity: NonZeroUsize,
     /// Deliveries held waiting before intake stops.
     pub max_backlog: NonZeroUsize,
+    /// Batching limits for sinks that batch.
+    pub batch: BatchLimits,
     /// Per-attempt timeout.
     pub attempt_timeout: Duration,
 }
@@ -87,6 +95,7 @@ impl Default for DeliverySettings {
             concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).expect("non-zero constant"),
             queue_capacity: NonZeroUsize::new(DEFAULT_QUEUE_CAPACITY).expect("non-zero constant"),
             max_backlog: NonZeroUsize::new(DEFAULT_MAX_BACKLOG).expect("non-zero constant"),
+            batch: BatchLimits::default(),
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
         }
     }
@@ -132,6 +141,18 @@ impl DeliveryConfig {
             None => Some(defaults.max_backlog),
             Some(v) => c.count("maxBacklog", v),
         };
+        let max_events = match self.max_events_per_batch {
+            None => Some(defaults.batch.max_events),
+            Some(v) => c
+                .int_between("maxEventsPerBatch", v, 1, 5000)
+                .map(|v| v as usize),
+        };
+        let preferred_bytes = match self.preferred_batch_size_in_kilobytes {
+            None => Some(defaults.batch.preferred_bytes),
+            Some(v) => c
+                .int_between("preferredBatchSizeInKilobytes", v, 1, 1024)
+                .map(|v| v as usize * 1024),
+        };
         let attempt_timeout = match self.attempt_timeout_seconds {
             None => Some(defaults.attempt_timeout),
             Some(v) => c.positive_seconds("attemptTimeoutSeconds", v),
@@ -163,6 +184,10 @@ impl DeliveryConfig {
                 concurrency: conc,
                 queue_capacity: cap,
                 max_backlog: backlog,
+                batch: BatchLimits {
+                    max_events: max_events.unwrap_or(1),
+                    preferred_bytes: preferred_bytes.unwrap_or(64 * 1024),
+                },
                 attempt_timeout: timeout,
             }),
             _ => Err(c.problems),

@@ -76,7 +76,7 @@ pub struct WorkerSettings {
     pub endpoint: usize,
     /// Attempts, time-to-live, schedule.
     pub policy: RetryPolicy,
-    /// Attempts in flight at once.
+    /// Attempts (requests, each carrying one delivery or a batch) in flight at once.
     pub concurrency: usize,
     /// Deliveries held (ready, waiting, in flight) before intake pauses.
     pub max_backlog: usize,
@@ -95,6 +95,8 @@ pub struct WorkerStats {
     pub duplicates: u64,
     /// Most deliveries held at once.
     pub peak_backlog: usize,
+    /// What attempts came back with: a status, `timeout` or `connectionError` → attempts.
+    pub attempt_results: std::collections::BTreeMap<String, u64>,
 }
 
 enum TimerKind {
@@ -139,6 +141,7 @@ pub struct Worker {
     settings: WorkerSettings,
     class: EndpointClass,
     max_batch: usize,
+    preferred_bytes: Option<usize>,
     sink: Box<dyn Sink>,
     inbox: mpsc::Receiver<Vec<Delivery>>,
     dead_letters: Option<mpsc::Sender<DeadLetterJob>>,
@@ -151,6 +154,7 @@ pub struct Worker {
     seq: u64,
     running: JoinSet<(u64, Answer)>,
     running_batches: HashMap<u64, (Vec<Delivery>, Duration)>,
+    /// Attempts (requests) in flight; `concurrency` bounds it.
     in_flight: usize,
     backlog: usize,
     stats: WorkerStats,
@@ -178,6 +182,7 @@ impl Worker {
         Worker {
             class: sink.class(),
             max_batch: sink.max_batch().max(1),
+            preferred_bytes: sink.preferred_batch_bytes(),
             settings,
             sink,
             inbox,
@@ -198,6 +203,7 @@ impl Worker {
                 attempt_latency: histogram(),
                 duplicates: 0,
                 peak_backlog: 0,
+                attempt_results: Default::default(),
             },
         }
     }
@@ -224,7 +230,7 @@ impl Worker {
                     if let Ok((id, answer)) = joined
                         && let Some((batch, started)) = self.running_batches.remove(&id)
                     {
-                        self.in_flight -= batch.len();
+                        self.in_flight -= 1;
                         self.complete(batch, answer, started).await;
                     }
                 }
@@ -261,11 +267,17 @@ impl Worker {
     async fn start_attempts(&mut self) {
         while self.in_flight < self.settings.concurrency && !self.ready.is_empty() {
             let now = self.clock.elapsed();
-            let room = self
-                .max_batch
-                .min(self.settings.concurrency - self.in_flight);
+            let room = self.max_batch;
             let mut batch = Vec::with_capacity(room.min(self.ready.len()));
+            let mut batch_bytes = 0;
             while batch.len() < room {
+                // A batch stays within the preferred size; an event larger than it goes alone.
+                if let (Some(limit), Some(next)) = (self.preferred_bytes, self.ready.front())
+                    && !batch.is_empty()
+                    && batch_bytes + next.event.json().len() > limit
+                {
+                    break;
+                }
                 let Some(delivery) = self.ready.pop_front() else {
                     break;
                 };
@@ -276,6 +288,9 @@ impl Worker {
                     self.give_up(delivery, GiveUpReason::TimeToLiveExceeded, now)
                         .await;
                     continue;
+                }
+                if self.preferred_bytes.is_some() {
+                    batch_bytes += delivery.event.json().len();
                 }
                 batch.push(delivery);
             }
@@ -308,7 +323,7 @@ impl Worker {
                     } else {
                         (latency, answer)
                     };
-                    self.in_flight += batch.len();
+                    self.in_flight += 1;
                     self.schedule(
                         now + after,
                         TimerKind::Complete {
@@ -319,7 +334,7 @@ impl Worker {
                     );
                 }
                 Attempt::Pending(attempt) => {
-                    self.in_flight += batch.len();
+                    self.in_flight += 1;
                     self.seq += 1;
                     let (id, timeout) = (self.seq, self.settings.attempt_timeout);
                     self.running_batches.insert(id, (batch, now));
@@ -362,7 +377,7 @@ impl Worker {
                     answer,
                     started,
                 } => {
-                    self.in_flight -= batch.len();
+                    self.in_flight -= 1;
                     self.complete(batch, answer, started).await;
                 }
             }
@@ -375,6 +390,12 @@ impl Worker {
         self.stats
             .attempt_latency
             .saturating_record(micros(now.saturating_sub(started)));
+        let result_name = match answer.result {
+            AttemptResult::Status { status, .. } => status.to_string(),
+            AttemptResult::Timeout => "timeout".to_owned(),
+            AttemptResult::ConnectionError => "connectionError".to_owned(),
+        };
+        *self.stats.attempt_results.entry(result_name).or_default() += 1;
         let outcome = answer.result.classify(self.class);
         for mut delivery in batch {
             if answer.received {

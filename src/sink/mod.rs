@@ -3,8 +3,10 @@
 //!
 //! - [`simulated`]: in-process endpoints whose behaviour is data (`simulate` in the file).
 //! - [`fault`]: the fault model a simulated endpoint answers with.
+//! - [`http`]: Event Grid topics and CloudEvents webhooks over HTTP.
 
 pub mod fault;
+pub mod http;
 pub mod simulated;
 
 use std::future::Future;
@@ -59,6 +61,11 @@ pub trait Sink: Send + Sync + 'static {
     /// Most deliveries one attempt may carry (batching sinks say more than 1).
     fn max_batch(&self) -> usize {
         1
+    }
+
+    /// Bytes a batch should stay within (an event larger than this goes alone).
+    fn preferred_batch_bytes(&self) -> Option<usize> {
+        None
     }
 
     /// Starts one attempt carrying `batch`, `now` after the run started.

@@ -1,0 +1,485 @@
+//! Request bodies to events: the three CloudEvents HTTP modes and Event Grid schema arrays.
+//!
+//! The mode is picked from the headers, in this order:
+//! 1. `Content-Type: application/cloudevents-batch+json` → **batch**: a JSON array of
+//!    structured CloudEvents;
+//! 2. `Content-Type: application/cloudevents+json` → **structured**: one CloudEvent as JSON;
+//! 3. a `ce-specversion` header → **binary**: attributes in `ce-*` headers, the body is `data`;
+//! 4. `Content-Type: application/json` → **Event Grid schema**: a JSON array of EventGridEvents.
+//!
+//! CloudEvents are parsed by `cloudevents-sdk`; Event Grid objects are checked here. A request
+//! is all-or-nothing: one bad event makes the whole request a 400, whose short text body is the
+//! [`IngestError`]'s message.
+
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use chrono::{DateTime, Datelike, Utc};
+use cloudevents::{AttributesReader, Data, Event};
+use serde_json::{Map, Value};
+
+/// ADT's telemetry type (all lowercase, unlike the twin and relationship types).
+pub const TELEMETRY_TYPE: &str = "microsoft.iot.telemetry";
+const TWIN_TYPE_PREFIX: &str = "Microsoft.DigitalTwins.Twin.";
+const RELATIONSHIP_TYPE_PREFIX: &str = "Microsoft.DigitalTwins.Relationship.";
+
+/// Separates the two halves of an event key; it cannot occur in a URI-reference `source` or an
+/// ARM topic id.
+const KEY_SEPARATOR: char = '\u{0}';
+
+/// What the verifier needs of one event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Arrival {
+    /// The CloudEvents `type` / Event Grid `eventType`.
+    pub(crate) ty: String,
+    /// Identity for duplicate detection: `source` + `id` (CloudEvents), `topic` + `id`
+    /// (Event Grid, which drops `source`).
+    pub(crate) key: String,
+    /// The twin the event is about, for the order check (see [`twin_id`]).
+    pub(crate) twin: Option<String>,
+    /// The event's `time` (`eventTime`); `None` when absent or a placeholder.
+    pub(crate) time: Option<DateTime<Utc>>,
+}
+
+/// The events of one request, plus their NDJSON lines when recording.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub(crate) arrivals: Vec<Arrival>,
+    /// One line per event, each ending in `\n`; empty when not recording.
+    pub(crate) record: Vec<u8>,
+}
+
+/// Why a request body is not an event (answered 400 with this message as the body).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IngestError {
+    /// The SDK rejected a binary-mode request.
+    #[error("not a valid CloudEvent (binary mode): {0}")]
+    Binary(#[source] cloudevents::message::Error),
+    /// The SDK rejected a structured-mode body.
+    #[error("not a valid CloudEvent (structured mode): {0}")]
+    Structured(#[source] serde_json::Error),
+    /// The SDK rejected a batch body.
+    #[error("not a valid CloudEvents batch (a JSON array of CloudEvents): {0}")]
+    Batch(#[source] serde_json::Error),
+    /// A CloudEvent with an empty required attribute (the SDK accepts those; the spec does not).
+    #[error("not a valid CloudEvent: `{0}` must be a non-empty string")]
+    EmptyAttribute(&'static str),
+    /// An `application/json` body that is not a JSON array.
+    #[error("Event Grid events must come as a JSON array")]
+    EventGridNotArray,
+    /// An `application/json` body that is not JSON.
+    #[error("not valid JSON: {0}")]
+    EventGridJson(#[source] serde_json::Error),
+    /// One element of an Event Grid array is not a valid event.
+    #[error("Event Grid event {index}: {reason}")]
+    EventGrid {
+        /// Position in the array.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A content type that is none of the four forms.
+    #[error(
+        "unsupported content type `{0}` without ce-specversion header: send CloudEvents \
+         (binary, application/cloudevents+json, application/cloudevents-batch+json) or \
+         Event Grid events (application/json array)"
+    )]
+    UnsupportedContentType(String),
+    /// No content type and no `ce-specversion`.
+    #[error("no content type and no ce-specversion header: not an event")]
+    NoContentType,
+}
+
+/// The twin an event is about:
+/// - `Microsoft.DigitalTwins.Twin.*`: the `subject` (the twin id);
+/// - `Microsoft.DigitalTwins.Relationship.*`: the part of `subject` before `/relationships/`
+///   (the source twin);
+/// - `microsoft.iot.telemetry`: the last segment of `source` after `/digitaltwins/`;
+/// - anything else: `None`.
+pub fn twin_id<'a>(ty: &str, subject: Option<&'a str>, source: Option<&'a str>) -> Option<&'a str> {
+    if ty.starts_with(TWIN_TYPE_PREFIX) {
+        subject
+    } else if ty.starts_with(RELATIONSHIP_TYPE_PREFIX) {
+        let subject = subject?;
+        Some(
+            subject
+                .split_once("/relationships/")
+                .map_or(subject, |(twin, _)| twin),
+        )
+    } else if ty == TELEMETRY_TYPE {
+        source?
+            .rsplit_once("/digitaltwins/")
+            .map(|(_, twin)| twin)
+            .filter(|twin| !twin.is_empty())
+    } else {
+        None
+    }
+}
+
+/// Parses one request. With `record`, also renders every event as one NDJSON line.
+pub(crate) fn parse_request(
+    headers: &HeaderMap,
+    body: &[u8],
+    record: bool,
+) -> Result<Parsed, IngestError> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()));
+    let essence = content_type
+        .as_deref()
+        .map(|ct| ct.split(';').next().unwrap_or("").trim());
+    let is = |expected: &str| essence.is_some_and(|e| e.eq_ignore_ascii_case(expected));
+
+    let mut parsed = Parsed::default();
+    if is("application/cloudevents-batch+json") {
+        let events: Vec<Event> = serde_json::from_slice(body).map_err(IngestError::Batch)?;
+        parsed.arrivals.reserve(events.len());
+        for event in events {
+            add_cloud_event(&mut parsed, event, record)?;
+        }
+    } else if is("application/cloudevents+json") {
+        let event: Event = serde_json::from_slice(body).map_err(IngestError::Structured)?;
+        add_cloud_event(&mut parsed, event, record)?;
+    } else if headers.contains_key("ce-specversion") {
+        let mut event = cloudevents::binding::http::to_event(headers, body.to_vec())
+            .map_err(IngestError::Binary)?;
+        if record {
+            json_data_for_record(&mut event);
+        }
+        add_cloud_event(&mut parsed, event, record)?;
+    } else if is("application/json") {
+        add_event_grid_array(&mut parsed, body, record)?;
+    } else {
+        return Err(match essence {
+            Some(essence) => IngestError::UnsupportedContentType(essence.to_owned()),
+            None => IngestError::NoContentType,
+        });
+    }
+    Ok(parsed)
+}
+
+fn add_cloud_event(parsed: &mut Parsed, event: Event, record: bool) -> Result<(), IngestError> {
+    for (name, value) in [
+        ("id", event.id()),
+        ("source", event.source().as_str()),
+        ("type", event.ty()),
+    ] {
+        if value.is_empty() {
+            return Err(IngestError::EmptyAttribute(name));
+        }
+    }
+    if record {
+        // Serializing an `Event` to a Vec cannot fail: its keys are strings, its values JSON.
+        let _ = serde_json::to_writer(&mut parsed.record, &event);
+        parsed.record.push(b'\n');
+    }
+    let ty = event.ty();
+    parsed.arrivals.push(Arrival {
+        ty: ty.to_owned(),
+        key: event_key(event.source(), event.id()),
+        twin: twin_id(ty, event.subject(), Some(event.source())).map(str::to_owned),
+        time: event.time().copied(),
+    });
+    Ok(())
+}
+
+/// In binary mode the SDK keeps the body as bytes (recorded as `data_base64`); a JSON body is
+/// turned back into JSON so the record reads like the structured form.
+fn json_data_for_record(event: &mut Event) {
+    let json_type = event.datacontenttype().is_some_and(|ct| {
+        let ct = ct.split(';').next().unwrap_or("").trim();
+        ct.eq_ignore_ascii_case("application/json")
+            || ct.eq_ignore_ascii_case("text/json")
+            || ct.to_ascii_lowercase().ends_with("+json")
+    });
+    if !json_type {
+        return;
+    }
+    let value = match event.data() {
+        Some(Data::Binary(bytes)) => serde_json::from_slice::<Value>(bytes).ok(),
+        _ => None,
+    };
+    if let Some(value) = value {
+        event.set_data_unchecked(Data::Json(value));
+    }
+}
+
+/// Required Event Grid fields (Event Grid's own input schema requires these four).
+const EVENT_GRID_REQUIRED: [&str; 4] = ["id", "eventType", "subject", "eventTime"];
+/// Fields that must be strings when present.
+const EVENT_GRID_OPTIONAL: [&str; 3] = ["topic", "dataVersion", "metadataVersion"];
+
+fn add_event_grid_array(parsed: &mut Parsed, body: &[u8], record: bool) -> Result<(), IngestError> {
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first != Some(&b'[') {
+        return Err(IngestError::EventGridNotArray);
+    }
+    let events: Vec<Value> = serde_json::from_slice(body).map_err(IngestError::EventGridJson)?;
+    parsed.arrivals.reserve(events.len());
+    for (index, event) in events.iter().enumerate() {
+        let invalid = |reason: String| IngestError::EventGrid { index, reason };
+        let Value::Object(object) = event else {
+            return Err(invalid("not a JSON object".to_owned()));
+        };
+        parsed
+            .arrivals
+            .push(event_grid_arrival(object).map_err(invalid)?);
+        if record {
+            let _ = serde_json::to_writer(&mut parsed.record, event);
+            parsed.record.push(b'\n');
+        }
+    }
+    Ok(())
+}
+
+fn event_grid_arrival(object: &Map<String, Value>) -> Result<Arrival, String> {
+    if object.contains_key("specversion") && !object.contains_key("eventType") {
+        return Err(
+            "looks like a CloudEvent: send it as application/cloudevents-batch+json".to_owned(),
+        );
+    }
+    let mut required = [""; 4];
+    for (slot, field) in required.iter_mut().zip(EVENT_GRID_REQUIRED) {
+        *slot = match object.get(field) {
+            Some(Value::String(text)) if !text.is_empty() => text,
+            Some(_) => return Err(format!("`{field}` must be a non-empty string")),
+            None => return Err(format!("missing `{field}`")),
+        };
+    }
+    let [id, ty, subject, time] = required;
+    for field in EVENT_GRID_OPTIONAL {
+        if object.get(field).is_some_and(|value| !value.is_string()) {
+            return Err(format!("`{field}` must be a string"));
+        }
+    }
+    let time = DateTime::parse_from_rfc3339(time)
+        .map_err(|error| format!("`eventTime` is not an RFC 3339 time: {error}"))?
+        .with_timezone(&Utc);
+    // ADT's Event Grid telemetry carries `0001-01-01T00:00:00Z`: a placeholder, not a time.
+    let time = (time.year() > 1).then_some(time);
+    let topic = object.get("topic").and_then(Value::as_str).unwrap_or("");
+    Ok(Arrival {
+        ty: ty.to_owned(),
+        key: event_key(topic, id),
+        twin: twin_id(ty, Some(subject), None).map(str::to_owned),
+        time,
+    })
+}
+
+fn event_key(scope: &str, id: &str) -> String {
+    let mut key = String::with_capacity(scope.len() + 1 + id.len());
+    key.push_str(scope);
+    key.push(KEY_SEPARATOR);
+    key.push_str(id);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn structured() -> HeaderMap {
+        headers(&[(
+            "content-type",
+            "application/cloudevents+json; charset=utf-8",
+        )])
+    }
+
+    #[test]
+    fn twin_ids_per_type() {
+        let host = "x.api.wus2.digitaltwins.azure.net";
+        assert_eq!(
+            twin_id(
+                "Microsoft.DigitalTwins.Twin.Update",
+                Some("room1"),
+                Some(host)
+            ),
+            Some("room1")
+        );
+        assert_eq!(
+            twin_id(
+                "Microsoft.DigitalTwins.Relationship.Delete",
+                Some("room1/relationships/r9"),
+                Some(host)
+            ),
+            Some("room1")
+        );
+        assert_eq!(
+            twin_id(
+                TELEMETRY_TYPE,
+                Some("component1"),
+                Some("x.api.wus2.digitaltwins.azure.net/digitaltwins/thermo7")
+            ),
+            Some("thermo7")
+        );
+        assert_eq!(twin_id(TELEMETRY_TYPE, Some("c"), Some(host)), None);
+        assert_eq!(twin_id("com.example.other", Some("s"), Some(host)), None);
+    }
+
+    #[test]
+    fn structured_fixtures_parse_with_key_twin_and_time() {
+        let parsed = parse_request(
+            &structured(),
+            &fixture("relationship-update.cloudevent.json"),
+            false,
+        )
+        .unwrap();
+        let arrival = &parsed.arrivals[0];
+        assert_eq!(arrival.ty, "Microsoft.DigitalTwins.Relationship.Update");
+        assert_eq!(
+            arrival.key,
+            "my-example-digital-twin.api.sea.digitaltwins.azure.net\u{0}4d850574-0a28-4667-a59e-3b382ff0e74e"
+        );
+        assert_eq!(arrival.twin.as_deref(), Some("example-twin1"));
+        assert_eq!(
+            arrival.time.map(|t| t.to_rfc3339()),
+            Some("2021-12-09T20:28:53.201639500+00:00".to_owned())
+        );
+        let telemetry =
+            parse_request(&structured(), &fixture("telemetry.cloudevent.json"), false).unwrap();
+        assert_eq!(telemetry.arrivals[0].time, None);
+        assert!(parsed.record.is_empty());
+    }
+
+    #[test]
+    fn event_grid_fixtures_parse_and_placeholder_time_is_dropped() {
+        let mut body = b"[".to_vec();
+        for (i, name) in [
+            "twin-create.eventgrid.json",
+            "twin-update.eventgrid.json",
+            "relationship-update.eventgrid.json",
+            "telemetry.eventgrid.json",
+        ]
+        .iter()
+        .enumerate()
+        {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend(fixture(name));
+        }
+        body.push(b']');
+        let json = headers(&[("content-type", "application/json")]);
+        let parsed = parse_request(&json, &body, true).unwrap();
+        let types: Vec<&str> = parsed.arrivals.iter().map(|a| a.ty.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "Microsoft.DigitalTwins.Twin.Create",
+                "Microsoft.DigitalTwins.Twin.Update",
+                "Microsoft.DigitalTwins.Relationship.Update",
+                TELEMETRY_TYPE
+            ]
+        );
+        assert!(parsed.arrivals[0].key.starts_with("/subscriptions/"));
+        assert!(parsed.arrivals[2].time.is_some());
+        assert_eq!(parsed.arrivals[3].time, None);
+        // Recorded as received: one compact line per event, key order kept.
+        let lines: Vec<&[u8]> = parsed.record.split(|b| *b == b'\n').collect();
+        assert_eq!(lines.len(), 5);
+        assert!(lines[0].starts_with(br#"{"id":"6ccdb1cd-"#));
+    }
+
+    #[test]
+    fn event_grid_errors_name_the_event_and_field() {
+        let json = headers(&[("content-type", "application/json")]);
+        let error = |body: &str| parse_request(&json, body.as_bytes(), false).unwrap_err();
+        assert!(matches!(error("{}"), IngestError::EventGridNotArray));
+        assert_eq!(
+            error(r#"[{"id":"1","subject":"s","eventTime":"2024-01-01T00:00:00Z"}]"#).to_string(),
+            "Event Grid event 0: missing `eventType`"
+        );
+        assert!(
+            error(r#"[{"id":"1","eventType":"t","subject":"s","eventTime":"yesterday"}]"#)
+                .to_string()
+                .starts_with("Event Grid event 0: `eventTime` is not an RFC 3339 time: ")
+        );
+        assert_eq!(
+            error(r#"[{"id":"1","eventType":"t","subject":"s","eventTime":"2024-01-01T00:00:00Z","topic":7}]"#)
+                .to_string(),
+            "Event Grid event 0: `topic` must be a string"
+        );
+        assert_eq!(
+            error(r#"[1]"#).to_string(),
+            "Event Grid event 0: not a JSON object"
+        );
+        assert!(
+            error(r#"[{"specversion":"1.0","id":"1","source":"s","type":"t"}]"#)
+                .to_string()
+                .contains("looks like a CloudEvent")
+        );
+    }
+
+    #[test]
+    fn binary_mode_reads_headers_and_records_json_data() {
+        let binary = headers(&[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "e1"),
+            ("ce-source", "adt.example"),
+            ("ce-type", "Microsoft.DigitalTwins.Twin.Update"),
+            ("ce-subject", "room1"),
+            ("ce-time", "2024-05-01T10:00:00.1234567Z"),
+            (
+                "ce-traceparent",
+                "00-2aa957558db348f387ef704b37631a1d-96f834571bf4fe45-01",
+            ),
+            ("content-type", "application/json"),
+        ]);
+        let parsed = parse_request(&binary, br#"{"modelId":"dtmi:x;1","patch":[]}"#, true).unwrap();
+        assert_eq!(parsed.arrivals[0].twin.as_deref(), Some("room1"));
+        let line: Value = serde_json::from_slice(parsed.record.trim_ascii_end()).unwrap();
+        assert_eq!(line["data"]["modelId"], "dtmi:x;1");
+        assert_eq!(line["traceparent"].as_str().map(|s| s.len()), Some(55));
+    }
+
+    #[test]
+    fn invalid_cloud_events_are_rejected() {
+        let missing_id = br#"{"specversion":"1.0","source":"s","type":"t"}"#;
+        assert!(matches!(
+            parse_request(&structured(), missing_id, false),
+            Err(IngestError::Structured(_))
+        ));
+        let empty_id = br#"{"specversion":"1.0","id":"","source":"s","type":"t"}"#;
+        assert!(matches!(
+            parse_request(&structured(), empty_id, false),
+            Err(IngestError::EmptyAttribute("id"))
+        ));
+        let bad_version = headers(&[
+            ("ce-specversion", "9.9"),
+            ("ce-id", "1"),
+            ("ce-source", "s"),
+            ("ce-type", "t"),
+        ]);
+        assert!(matches!(
+            parse_request(&bad_version, b"", false),
+            Err(IngestError::Binary(_))
+        ));
+        let batch = headers(&[("content-type", "application/cloudevents-batch+json")]);
+        assert!(matches!(
+            parse_request(&batch, br#"{"specversion":"1.0"}"#, false),
+            Err(IngestError::Batch(_))
+        ));
+        let text = headers(&[("content-type", "text/plain")]);
+        assert!(matches!(
+            parse_request(&text, b"hi", false),
+            Err(IngestError::UnsupportedContentType(_))
+        ));
+        assert!(matches!(
+            parse_request(&HeaderMap::new(), b"hi", false),
+            Err(IngestError::NoContentType)
+        ));
+    }
+}
