@@ -152,7 +152,7 @@ fn arm_rules_by_type_and_authentication() {
         ),
         (
             json!({ "endpointType": "Kafka" }),
-            "endpoints.ep1.properties.endpointType: must be EventGrid, EventHub or ServiceBus",
+            "endpoints.ep1.properties.endpointType: must be EventGrid, EventHub, ServiceBus or (twinroute) Webhook",
         ),
     ];
     for (properties, want) in cases {
