@@ -232,7 +232,8 @@ fn build_endpoints(
                     why: format!("dead-letters to {}", store.describe()),
                 });
             }
-            let stores = store.map(|store| EndpointStores { store, spill: Some(spill.clone()) });
+            let retention = endpoint.delivery.dead_letter_retention;
+            let stores = store.map(|store| EndpointStores { store, spill: Some(spill.clone()), retention });
             Ok(EndpointParts { sink, stores })
         })
         .collect()

@@ -299,3 +299,59 @@ fn virtual_time_refuses_endpoints_that_are_not_simulated() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_drains_and_writes_the_report_with_exit_130() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir,
+        "long.json",
+        r#"{"version": 1,
+            "endpoints": {"up-1": {"properties": {"endpointType": "EventHub"}, "simulate": {}},
+                          "down-1": {"properties": {"endpointType": "EventHub"},
+                                     "simulate": {"outages": [{"startSeconds": 0, "durationSeconds": 100000}]}}},
+            "routes": {"a": {"endpointName": "up-1", "filter": "true"}, "b": {"endpointName": "down-1", "filter": "true"}},
+            "workload": {"seed": 4, "twins": 50, "count": 1000000, "rate": {"shape": "constant", "eventsPerSecond": 500}}}"#,
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_twinroute"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "long.json",
+            "--report",
+            "report.json",
+            "--ledger",
+            "ledger.ndjson",
+            "--drain-timeout",
+            "1",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["stoppedEarly"], true);
+    assert_eq!(report["balanced"], true);
+    let generated = report["eventsGenerated"].as_u64().unwrap();
+    assert!(
+        (200..5000).contains(&generated),
+        "stopped after about 1.5 s at 500/s: {generated}"
+    );
+    assert_eq!(report["endpoints"]["up-1"]["delivered"], generated);
+    assert_eq!(report["endpoints"]["down-1"]["inFlight"], generated);
+    let ledger = std::fs::read_to_string(dir.path().join("ledger.ndjson")).unwrap();
+    assert_eq!(ledger.lines().count() as u64, 2 * generated);
+}

@@ -343,6 +343,9 @@ impl EndpointSettings {
                 "queueCapacity": delivery.queue_capacity.get(),
                 "maxBacklog": delivery.max_backlog.get(),
                 "attemptTimeoutSeconds": delivery.attempt_timeout.as_secs_f64(),
+                "maxEventsPerBatch": delivery.batch.max_events,
+                "preferredBatchSizeInKilobytes": delivery.batch.preferred_bytes / 1024,
+                "deadLetterRetentionHours": delivery.dead_letter_retention.map_or(4.0, |d| d.as_secs_f64() / 3600.0),
             },
         });
         if let Some(simulate) = &self.raw.1 {

@@ -39,6 +39,9 @@ pub struct EndpointStores {
     pub store: Arc<dyn DeadLetterStore>,
     /// Where blobs go that the store cannot take.
     pub spill: Option<Arc<dyn DeadLetterStore>>,
+    /// How long transient failures are retried (`deadLetterRetentionHours`); `None`: the
+    /// writer's default.
+    pub retention: Option<Duration>,
 }
 
 /// The writer's settings.
@@ -46,7 +49,7 @@ pub struct EndpointStores {
 pub struct WriterSettings {
     /// Writes in flight at once.
     pub concurrency: usize,
-    /// How long a transient failure is retried (Event Grid: 4 hours).
+    /// How long a transient failure is retried when the endpoint does not say (Event Grid: 4 hours).
     pub retention: Duration,
     /// First backoff after a transient failure (doubles, at most a minute).
     pub first_backoff: Duration,
@@ -255,7 +258,7 @@ async fn write(
             Ok(()) => return Written::Stored,
             Err(error @ StoreError::Permanent(_)) => break error,
             Err(error @ StoreError::Transient(_)) => {
-                if waited + backoff > settings.retention {
+                if waited + backoff > stores.retention.unwrap_or(settings.retention) {
                     break error;
                 }
                 tokio::select! {

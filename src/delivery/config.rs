@@ -67,6 +67,9 @@ pub struct DeliveryConfig {
     pub max_events_per_batch: Option<i64>,
     /// Preferred request size for batching sinks, 1–1024 KB, default 64.
     pub preferred_batch_size_in_kilobytes: Option<i64>,
+    /// How long a dead-letter write that fails transiently is retried before the event is
+    /// spilled locally, in hours (> 0, at most 168), default 4 (Event Grid's).
+    pub dead_letter_retention_hours: Option<f64>,
     /// Seconds to wait for an answer before the attempt counts as a timeout: > 0, default 30.
     pub attempt_timeout_seconds: Option<f64>,
 }
@@ -84,6 +87,8 @@ pub struct DeliverySettings {
     pub max_backlog: NonZeroUsize,
     /// Batching limits for sinks that batch.
     pub batch: BatchLimits,
+    /// How long transient dead-letter failures are retried (`None`: 4 hours).
+    pub dead_letter_retention: Option<Duration>,
     /// Per-attempt timeout.
     pub attempt_timeout: Duration,
 }
@@ -96,6 +101,7 @@ impl Default for DeliverySettings {
             queue_capacity: NonZeroUsize::new(DEFAULT_QUEUE_CAPACITY).expect("non-zero constant"),
             max_backlog: NonZeroUsize::new(DEFAULT_MAX_BACKLOG).expect("non-zero constant"),
             batch: BatchLimits::default(),
+            dead_letter_retention: None,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
         }
     }
@@ -153,6 +159,19 @@ impl DeliveryConfig {
                 .int_between("preferredBatchSizeInKilobytes", v, 1, 1024)
                 .map(|v| v as usize * 1024),
         };
+        let dead_letter_retention = match self.dead_letter_retention_hours {
+            None => None,
+            Some(hours) if hours.is_finite() && hours > 0.0 && hours <= 168.0 => {
+                Some(Duration::from_secs_f64(hours * 3600.0))
+            }
+            Some(hours) => {
+                c.problems.push(Problem::new(
+                    "deadLetterRetentionHours",
+                    format!("must be above 0 and at most 168 hours, found {hours}"),
+                ));
+                None
+            }
+        };
         let attempt_timeout = match self.attempt_timeout_seconds {
             None => Some(defaults.attempt_timeout),
             Some(v) => c.positive_seconds("attemptTimeoutSeconds", v),
@@ -188,6 +207,7 @@ impl DeliveryConfig {
                     max_events: max_events.unwrap_or(1),
                     preferred_bytes: preferred_bytes.unwrap_or(64 * 1024),
                 },
+                dead_letter_retention,
                 attempt_timeout: timeout,
             }),
             _ => Err(c.problems),
