@@ -6,22 +6,13 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use twinroute::bench::SIX_ROUTES;
 use twinroute::event::{Event, EventType};
 use twinroute::filter::{Filter, JsonEvent};
 use twinroute::generator::{
     DEFAULT_MIX, DEFAULT_START_TIME, Generator, RateShape, WorkloadSettings,
 };
 use twinroute::router::{Route, RouteTable};
-
-/// Six routes as a user might write them (the table the pipeline benchmark also uses).
-pub const SIX_ROUTES: [&str; 6] = [
-    "type = 'microsoft.iot.telemetry'",
-    "type = 'Microsoft.DigitalTwins.Twin.Create' OR type = 'Microsoft.DigitalTwins.Twin.Delete'",
-    "type = 'Microsoft.DigitalTwins.Twin.Update' AND STARTS_WITH($body.modelId, 'dtmi:example:com:room')",
-    "STARTS_WITH(type, 'Microsoft.DigitalTwins.Relationship.')",
-    "STARTS_WITH($body.$metadata.$model, 'dtmi:example:com:floor')",
-    "$body.temperature > 25.5 OR $body.humidity >= 70",
-];
 
 fn events() -> Vec<Event> {
     let settings = WorkloadSettings {

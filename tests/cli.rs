@@ -1,5 +1,9 @@
 //! The command line, as a user runs it.
 
+mod support;
+
+use support::walk;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -262,28 +266,6 @@ fn run_under_virtual_time_writes_report_and_ledger() {
         files.iter().all(|f| f.starts_with("hub1/2026/01/01/")),
         "{files:?}"
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(next) = stack.pop() {
-        for entry in std::fs::read_dir(&next).unwrap().flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                out.push(
-                    entry
-                        .path()
-                        .strip_prefix(dir)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! contract (`TWINROUTE_AZURITE_PORT`; fail in CI, skip elsewhere).
 
 mod azurite_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -482,7 +483,7 @@ async fn azurite_stopped_mid_run_loses_nothing() {
         report.summary()
     );
     let stored = list_blobs(&client, port, &container).await;
-    let spilled: Vec<String> = walk(&spill);
+    let spilled: Vec<String> = support::walk(&spill);
     assert_eq!(spilled.len() as u64, endpoint.dead_letter_spilled);
     assert!(
         !stored.is_empty() && !spilled.is_empty(),
@@ -520,31 +521,6 @@ async fn azurite_stopped_mid_run_loses_nothing() {
             "same layout in the spill folder: {path}"
         );
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(next) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&next) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                out.push(
-                    entry
-                        .path()
-                        .strip_prefix(dir)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]

@@ -109,3 +109,8 @@ pub fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// Paths of every file under `dir`, relative to it.
+pub fn walk(dir: &Path) -> Vec<String> {
+    files(dir).into_iter().map(|(path, _)| path).collect()
+}
