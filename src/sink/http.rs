@@ -45,6 +45,14 @@ impl Default for BatchLimits {
     }
 }
 
+/// The endpoint's URL, parsed once (a request built from a string parses it, IDNA included,
+/// every time). Configuration has checked the scheme; an unparsable URL becomes one that fails
+/// every attempt with a connection error.
+fn parse_url(url: &str) -> reqwest::Url {
+    reqwest::Url::parse(url)
+        .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("a valid URL"))
+}
+
 /// Sends a request and turns what came back into an [`Answer`].
 async fn send(request: reqwest::RequestBuilder) -> Answer {
     match request.send().await {
@@ -93,7 +101,8 @@ fn json_array<'a>(items: impl Iterator<Item = &'a [u8]>) -> Bytes {
 /// An Event Grid topic (`endpointType: EventGrid`).
 pub struct EventGridSink {
     client: reqwest::Client,
-    url: String,
+    /// Parsed once: building a request from a string parses it (and runs IDNA) every time.
+    url: reqwest::Url,
     keys: Vec<Secret>,
     /// Index in `keys` of the key that last worked.
     preferred: Arc<AtomicUsize>,
@@ -121,7 +130,7 @@ impl EventGridSink {
         };
         EventGridSink {
             client,
-            url,
+            url: parse_url(&url),
             keys,
             preferred: Arc::new(AtomicUsize::new(0)),
             schema,
@@ -188,7 +197,7 @@ impl Sink for EventGridSink {
             // The preferred key first; on 401 the other key, as ADT uses accessKey2.
             for index in (first..keys.len()).chain(0..first) {
                 let request = client
-                    .post(&url)
+                    .post(url.clone())
                     .header(CONTENT_TYPE, content_type)
                     .header("aeg-sas-key", keys[index].expose())
                     .body(body.clone());
@@ -271,7 +280,7 @@ impl WebhookMode {
 /// A plain HTTP consumer of CloudEvents (`endpointType: Webhook`, a twinroute extension).
 pub struct WebhookSink {
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     mode: WebhookMode,
     headers: HeaderMap,
     limits: BatchLimits,
@@ -297,7 +306,7 @@ impl WebhookSink {
             .collect();
         WebhookSink {
             client,
-            url: url.to_owned(),
+            url: parse_url(url),
             mode,
             headers,
             limits,
@@ -385,7 +394,11 @@ impl Sink for WebhookSink {
 
     fn attempt(&mut self, batch: &[Delivery], _now: Duration) -> Attempt {
         let (headers, body) = self.request(batch);
-        let request = self.client.post(&self.url).headers(headers).body(body);
+        let request = self
+            .client
+            .post(self.url.clone())
+            .headers(headers)
+            .body(body);
         Attempt::Pending(Box::pin(send(request)))
     }
 }
