@@ -546,6 +546,7 @@ mod tests {
                 "t",
             )
             .url
+            .to_string()
         };
         assert_eq!(
             sink("https://t.westus2-1.eventgrid.azure.net/api/events"),
