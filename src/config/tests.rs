@@ -196,8 +196,19 @@ fn show_masks_every_secret() {
     let mut file = issue_example();
     file["endpoints"]["grid1"]["properties"]["deadLetterSecret"] =
         json!("https://acct.blob.core.windows.net/dl?sv=2022&sp=cw&sig=SIGNATURE123");
+    file["endpoints"]["hook1"] = json!({
+        "properties": { "endpointType": "Webhook", "endpointUri": "https://consumer.example/events",
+                        "headers": { "Authorization": "Bearer HOOKTOKEN" } }
+    });
     let shown = parse_value(file).unwrap().normalized().to_string();
-    for secret in ["S3CRETkey", "K1secret", "SIGNATURE123", "sp=cw"] {
+    assert!(shown.contains(r#""Authorization":"***""#), "{shown}");
+    for secret in [
+        "S3CRETkey",
+        "K1secret",
+        "SIGNATURE123",
+        "sp=cw",
+        "HOOKTOKEN",
+    ] {
         assert!(!shown.contains(secret), "{secret} leaked in {shown}");
     }
     assert!(
