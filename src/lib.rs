@@ -10,8 +10,10 @@
 //! - [`router`]: the compiled route table: which routes an event matches.
 //! - [`config`]: the instance file: ARM endpoint bodies, routes, workload; validation to settings.
 //! - [`delivery`]: retry/TTL policy, the failure-code table, and the per-endpoint worker.
-//! - [`sink`]: the contract every endpoint kind implements; simulated endpoints and their faults.
-//! - [`deadletter`]: dead-letter stores (local folder, memory) and the dead-letter stage.
+//! - [`sink`]: the contract every endpoint kind implements: simulated endpoints and their faults,
+//!   Event Grid topics and webhooks over HTTP.
+//! - [`deadletter`]: dead-letter stores (local folder, memory, Azure Blob / Azurite) and the
+//!   dead-letter stage.
 //! - [`account`]: the one ending of every (event, route), counters and the ledger.
 //! - [`progress`]: the live progress display of real-time runs on a terminal.
 //! - [`receive`]: `twinroute receive`, a downstream HTTP consumer with chaos knobs that verifies
