@@ -28,6 +28,7 @@ use twinroute::sink::{Answer, Attempt, Sink};
 
 use crate::AmqpSinkError;
 use crate::classify;
+use crate::client_thread::ClientThread;
 use crate::cloudevents;
 use crate::connection::{ConnectionString, endpoint_host};
 use crate::slot::{Slot, key_order, unless_connection_lost};
@@ -190,9 +191,14 @@ struct Shared {
     slot: Slot<ProducerClient>,
 }
 
-/// An Event Hub endpoint.
+/// One attempt's events, grouped by twin.
+type Groups = Vec<(Arc<str>, Vec<Arc<Serialized>>)>;
+
+/// An Event Hub endpoint. Its `ProducerClient` lives on the sink's client thread (started on the
+/// first attempt, ended when the sink is dropped); see `src/client_thread.rs`.
 pub struct EventHubSink {
     shared: Arc<Shared>,
+    thread: Option<ClientThread<Groups>>,
     max_batch: usize,
 }
 
@@ -206,6 +212,7 @@ impl EventHubSink {
                 preferred: AtomicUsize::new(0),
                 slot: Slot::new(),
             }),
+            thread: None,
             max_batch: max_batch.max(1),
         }
     }
@@ -242,16 +249,29 @@ impl Sink for EventHubSink {
 
     fn attempt(&mut self, batch: &[Delivery], _now: Duration) -> Attempt {
         let groups = group_by_twin(batch);
-        let shared = self.shared.clone();
-        Attempt::Pending(Box::pin(async move {
-            Answer::observed(shared.send(&groups).await)
-        }))
+        if self.thread.is_none() {
+            let shared = self.shared.clone();
+            match ClientThread::spawn("twinroute-eventhubs", move |groups: Groups| {
+                let shared = shared.clone();
+                async move { shared.send(&groups).await }
+            }) {
+                Ok(thread) => self.thread = Some(thread),
+                Err(error) => {
+                    tracing::error!(%error, "cannot start the event hubs client thread");
+                    return Attempt::Now(Answer::observed(AttemptResult::ConnectionError));
+                }
+            }
+        }
+        match &self.thread {
+            Some(thread) => thread.attempt(groups),
+            None => Attempt::Now(Answer::observed(AttemptResult::ConnectionError)),
+        }
     }
 }
 
 /// The batch's events grouped by twin id, groups in order of first appearance, events in order.
-fn group_by_twin(batch: &[Delivery]) -> Vec<(Arc<str>, Vec<Arc<Serialized>>)> {
-    let mut groups: Vec<(Arc<str>, Vec<Arc<Serialized>>)> = Vec::new();
+fn group_by_twin(batch: &[Delivery]) -> Groups {
+    let mut groups: Groups = Vec::new();
     for delivery in batch {
         let twin = &delivery.event.event.twin_id;
         match groups.iter_mut().find(|(t, _)| t == twin) {

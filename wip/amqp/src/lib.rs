@@ -11,12 +11,14 @@
 //!
 //! # Known limits
 //!
-//! - **Multi-thread runtimes stall sends now and then.** On a multi-thread tokio runtime the
-//!   `fe2o3-amqp` sender under both sinks intermittently never sees the settlement of a transfer
-//!   the broker did receive and settle (seen against the test broker after ~100–150 transfers;
-//!   never on a current-thread runtime; not diagnosed). The connection stays up, so the sinks'
-//!   connection check does not fire; the worker's attempt timeout ends the attempt as a timeout and
-//!   the retry delivers (possibly a duplicate). Tested: `*_multi_thread_stalls_*`.
+//! - **Each sink's AMQP client runs on its own thread.** On a multi-thread tokio runtime the
+//!   `fe2o3-amqp` sender under both sinks intermittently never saw the settlement of a transfer
+//!   the broker did receive and settle (after ~100–150 transfers; never on a current-thread
+//!   runtime; the cause inside `fe2o3-amqp` is not diagnosed). So each sink runs its connection,
+//!   session, links (the Event Hubs `ProducerClient`) and sends on a dedicated OS thread with a
+//!   current-thread runtime, started on the first attempt and ended when the sink is dropped;
+//!   attempts are handed to it over a channel (`src/client_thread.rs`). Tested from a
+//!   multi-thread runtime: `*_many_sends_from_a_multi_thread_runtime_all_arrive_once`.
 //! - A send whose connection dies would wait forever (`fe2o3-amqp` keeps the settlement in the
 //!   link): the sinks check the connection while a send waits and answer `ConnectionError`.
 //! - Event Hubs partition keys are per twin, so a batch of many twins is one transfer per twin.
@@ -26,6 +28,7 @@
 
 pub mod broker;
 pub mod classify;
+mod client_thread;
 pub mod cloudevents;
 pub mod connection;
 pub mod eventhubs;

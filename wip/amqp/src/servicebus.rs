@@ -30,6 +30,7 @@ use twinroute::sink::{Answer, Attempt, Sink};
 
 use crate::AmqpSinkError;
 use crate::classify;
+use crate::client_thread::ClientThread;
 use crate::cloudevents;
 use crate::connection::{
     ConnectionString, JWT_TOKEN_TYPE, SAS_TOKEN_TYPE, SERVICE_BUS_SCOPE, audience, endpoint_host,
@@ -362,9 +363,12 @@ struct Shared {
     slot: Slot<Client>,
 }
 
-/// A Service Bus topic endpoint.
+/// A Service Bus topic endpoint. Its connection, session and links live on the sink's client
+/// thread (started on the first attempt, ended when the sink is dropped); see
+/// `src/client_thread.rs`.
 pub struct ServiceBusSink {
     shared: Arc<Shared>,
+    thread: Option<ClientThread<Vec<AmqpMessage>>>,
     max_batch: usize,
 }
 
@@ -378,6 +382,7 @@ impl ServiceBusSink {
                 preferred: AtomicUsize::new(0),
                 slot: Slot::new(),
             }),
+            thread: None,
             max_batch: max_batch.max(1),
         }
     }
@@ -417,10 +422,23 @@ impl Sink for ServiceBusSink {
             .iter()
             .map(|d| cloudevents::amqp_message(&d.event.event))
             .collect();
-        let shared = self.shared.clone();
-        Attempt::Pending(Box::pin(async move {
-            Answer::observed(shared.send(messages).await)
-        }))
+        if self.thread.is_none() {
+            let shared = self.shared.clone();
+            match ClientThread::spawn("twinroute-servicebus", move |messages| {
+                let shared = shared.clone();
+                async move { shared.send(messages).await }
+            }) {
+                Ok(thread) => self.thread = Some(thread),
+                Err(error) => {
+                    tracing::error!(%error, "cannot start the service bus client thread");
+                    return Attempt::Now(Answer::observed(AttemptResult::ConnectionError));
+                }
+            }
+        }
+        match &self.thread {
+            Some(thread) => thread.attempt(messages),
+            None => Attempt::Now(Answer::observed(AttemptResult::ConnectionError)),
+        }
     }
 }
 
