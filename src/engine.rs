@@ -402,7 +402,11 @@ pub async fn run(
             report.attempt_latency_ms = Percentiles::of(&worker.attempt_latency);
             report.duplicates_received = worker.duplicates;
             report.peak_backlog = worker.peak_backlog as u64;
-            report.attempt_results = worker.attempt_results.clone();
+            report.attempt_results = worker
+                .attempt_results
+                .iter()
+                .map(|(key, n)| (key.name(), *n))
+                .collect();
         }
         endpoints.insert(name.clone(), report);
     }

@@ -84,6 +84,37 @@ pub struct WorkerSettings {
     pub attempt_timeout: Duration,
 }
 
+/// How attempts came back, as counted per attempt: a copyable key, named only in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AttemptResultKey {
+    /// An answer with this status.
+    Status(u16),
+    /// No answer within the attempt timeout.
+    Timeout,
+    /// The connection failed.
+    ConnectionError,
+}
+
+impl AttemptResultKey {
+    /// The key of `result` (`Retry-After` left out).
+    pub fn of(result: AttemptResult) -> Self {
+        match result {
+            AttemptResult::Status { status, .. } => AttemptResultKey::Status(status),
+            AttemptResult::Timeout => AttemptResultKey::Timeout,
+            AttemptResult::ConnectionError => AttemptResultKey::ConnectionError,
+        }
+    }
+
+    /// The report's name: the status, `timeout` or `connectionError`.
+    pub fn name(self) -> String {
+        match self {
+            AttemptResultKey::Status(status) => status.to_string(),
+            AttemptResultKey::Timeout => "timeout".to_owned(),
+            AttemptResultKey::ConnectionError => "connectionError".to_owned(),
+        }
+    }
+}
+
 /// What a worker measured, returned when it ends.
 #[derive(Debug)]
 pub struct WorkerStats {
@@ -96,7 +127,7 @@ pub struct WorkerStats {
     /// Most deliveries held at once.
     pub peak_backlog: usize,
     /// What attempts came back with: a status, `timeout` or `connectionError` → attempts.
-    pub attempt_results: std::collections::BTreeMap<String, u64>,
+    pub attempt_results: std::collections::BTreeMap<AttemptResultKey, u64>,
 }
 
 enum TimerKind {
@@ -390,12 +421,11 @@ impl Worker {
         self.stats
             .attempt_latency
             .saturating_record(micros(now.saturating_sub(started)));
-        let result_name = match answer.result {
-            AttemptResult::Status { status, .. } => status.to_string(),
-            AttemptResult::Timeout => "timeout".to_owned(),
-            AttemptResult::ConnectionError => "connectionError".to_owned(),
-        };
-        *self.stats.attempt_results.entry(result_name).or_default() += 1;
+        *self
+            .stats
+            .attempt_results
+            .entry(AttemptResultKey::of(answer.result))
+            .or_default() += 1;
         let outcome = answer.result.classify(self.class);
         for mut delivery in batch {
             if answer.received {
