@@ -30,11 +30,6 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// The routes.
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
-    }
-
     /// Calls `matched(route index, endpoint index)` for each route `event` matches, in route
     /// order, and returns how many matched.
     #[inline]

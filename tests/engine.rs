@@ -134,3 +134,63 @@ fn a_stop_drains_then_accounts_the_rest_as_in_flight() {
             .all(|l| l["reason"] == "ShutdownBeforeDelivery")
     );
 }
+
+#[test]
+fn a_store_that_refuses_every_write_spills_every_dead_letter() {
+    use std::sync::Arc;
+    use twinroute::deadletter::StoreError;
+    use twinroute::deadletter::memory::MemoryStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({
+        "version": 1,
+        "endpoints": { "hub-1": { "properties": { "endpointType": "EventHub", "deadLetterSecret": "unused" },
+                                  "simulate": { "failures": [ { "status": 400, "probability": 1.0 } ] } } },
+        "routes": { "all": { "endpointName": "hub-1", "filter": "true" } },
+        "workload": { "seed": 12, "twins": 30, "count": 200 }
+    });
+    let store = Arc::new(MemoryStore::new());
+    store.fail_with(Some(StoreError::Permanent(
+        "container missing (test)".into(),
+    )));
+    let spill = dir.path().join("spill");
+    let options = RunOptions {
+        clock: ClockMode::Virtual,
+        spill_folder: spill.clone(),
+        stores: [(
+            "hub-1".to_owned(),
+            store.clone() as Arc<dyn twinroute::deadletter::DeadLetterStore>,
+        )]
+        .into(),
+        ..RunOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let report = runtime
+        .block_on(engine::run(
+            support::settings(&config),
+            options,
+            CancellationToken::new(),
+        ))
+        .unwrap();
+    assert!(report.balanced, "{}", report.summary());
+    let hub = &report.endpoints["hub-1"];
+    assert_eq!(
+        (hub.dead_lettered, hub.dead_letter_spilled, hub.dropped),
+        (200, 200, 0),
+        "{}",
+        report.summary()
+    );
+    assert!(store.blobs().is_empty());
+    let spilled = support::walk(&spill);
+    assert_eq!(spilled.len(), 200);
+    assert!(
+        spilled
+            .iter()
+            .all(|p| p.starts_with("hub-1/2026/01/01/00/")),
+        "{spilled:?}"
+    );
+}

@@ -81,3 +81,46 @@ impl DeadLetterStore for FolderStore {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::deadletter::{DeadLetterMetadata, blob_path};
+
+    fn blob(body: &'static str) -> DeadLetterBlob {
+        let at = Timestamp::parse_rfc3339("2026-02-03T04:05:06Z").unwrap();
+        DeadLetterBlob {
+            path: blob_path("hub-1", at, "event-1"),
+            body: Bytes::from_static(body.as_bytes()),
+            metadata: DeadLetterMetadata {
+                reason: "MaxDeliveryAttemptsExceeded",
+                delivery_attempts: 3,
+                last_delivery_outcome: "Busy",
+                last_http_status_code: Some(503),
+                publish_time: at,
+                last_delivery_attempt_time: Some(at),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_are_atomic_and_a_second_write_of_the_same_event_is_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::new(dir.path());
+        store.put(&blob("{\"first\":1}")).await.unwrap();
+        store.put(&blob("{\"second\":2}")).await.unwrap();
+        let folder = dir.path().join("hub-1/2026/02/03/04");
+        let names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["event-1.json"], "one file, no temp files left");
+        assert_eq!(
+            std::fs::read(folder.join("event-1.json")).unwrap(),
+            b"{\"first\":1}"
+        );
+    }
+}
