@@ -9,7 +9,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::clock::Timestamp;
-use crate::deadletter::{DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError};
+use crate::deadletter::{
+    DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path,
+};
 
 /// The size of each benchmark blob's body, about a twin-update event's.
 pub const BENCH_BODY_BYTES: usize = 1024;
@@ -63,9 +65,8 @@ fn bench_blob(prefix: &str, i: usize) -> DeadLetterBlob {
     let tail = "\"}}";
     let pad = BENCH_BODY_BYTES.saturating_sub(head.len() + tail.len());
     let body = format!("{head}{}{tail}", "x".repeat(pad));
-    let (year, month, day, hour) = at.utc_hour();
     DeadLetterBlob {
-        path: format!("{prefix}/{year:04}/{month:02}/{day:02}/{hour:02}/{id}.json"),
+        path: blob_path(prefix, at, &id),
         body: Bytes::from(body),
         metadata: DeadLetterMetadata {
             reason: "MaxDeliveryAttemptsExceeded",
