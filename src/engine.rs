@@ -30,9 +30,9 @@ use crate::report::{
 };
 use crate::router::{Route, RouteTable};
 use crate::seed;
-use crate::sink::Sink;
 use crate::sink::http::{EventGridSink, WebhookSink};
 use crate::sink::simulated::SimulatedSink;
+use crate::sink::{Sink, amqp};
 
 /// Deliveries the source hands to an endpoint's queue at once.
 pub const ROUTER_BATCH: usize = 256;
@@ -100,7 +100,8 @@ pub fn http_client() -> reqwest::Client {
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// An endpoint needs something this build cannot do yet.
+    /// An endpoint cannot be set up from its settings (a missing key, a connection string that
+    /// does not parse).
     #[error("endpoint '{endpoint}': {message}")]
     Unsupported {
         /// The endpoint.
@@ -175,54 +176,113 @@ fn build_endpoints(
         .endpoints
         .iter()
         .map(|endpoint| {
-            let unsupported = |message: String| RunError::Unsupported { endpoint: endpoint.name.clone(), message };
+            let unsupported = |message: String| RunError::Unsupported {
+                endpoint: endpoint.name.clone(),
+                message,
+            };
             if options.clock == ClockMode::Virtual && endpoint.simulate.is_none() {
                 return Err(RunError::NotVirtualizable {
                     endpoint: endpoint.name.clone(),
-                    why: format!("is a real {} endpoint (it would send real requests)", endpoint.endpoint_type.as_str()),
+                    why: format!(
+                        "is a real {} endpoint (it would send real requests)",
+                        endpoint.endpoint_type.as_str()
+                    ),
                 });
             }
             let sink: Box<dyn Sink> = match (&endpoint.simulate, &endpoint.connection) {
-                (Some(faults), _) => Box::new(SimulatedSink::new(&endpoint.name, faults.clone(), settings.workload.seed)),
-                (None, Connection::EventGrid { topic_endpoint, access_key1, access_key2, input_schema, topic_resource_id }) => {
+                (Some(faults), _) => Box::new(SimulatedSink::new(
+                    &endpoint.name,
+                    faults.clone(),
+                    settings.workload.seed,
+                )),
+                (
+                    None,
+                    Connection::EventGrid {
+                        topic_endpoint,
+                        access_key1,
+                        access_key2,
+                        input_schema,
+                        topic_resource_id,
+                    },
+                ) => {
                     let (Some(url), Some(key1)) = (topic_endpoint, access_key1) else {
-                        return Err(unsupported("an EventGrid endpoint needs TopicEndpoint and accessKey1".to_owned()));
+                        return Err(unsupported(
+                            "an EventGrid endpoint needs TopicEndpoint and accessKey1".to_owned(),
+                        ));
                     };
-                    let keys = std::iter::once(key1.clone()).chain(access_key2.clone()).collect();
-                    let topic = topic_resource_id.clone().unwrap_or_else(|| default_topic_id(url));
-                    Box::new(EventGridSink::new(http.clone(), url, keys, *input_schema, endpoint.delivery.batch, &topic))
+                    let keys = std::iter::once(key1.clone())
+                        .chain(access_key2.clone())
+                        .collect();
+                    let topic = topic_resource_id
+                        .clone()
+                        .unwrap_or_else(|| default_topic_id(url));
+                    Box::new(EventGridSink::new(
+                        http.clone(),
+                        url,
+                        keys,
+                        *input_schema,
+                        endpoint.delivery.batch,
+                        &topic,
+                    ))
                 }
-                (None, Connection::Webhook { uri: Some(uri), mode, headers }) => {
-                    Box::new(WebhookSink::new(http.clone(), uri, *mode, headers, endpoint.delivery.batch))
-                }
+                (
+                    None,
+                    Connection::Webhook {
+                        uri: Some(uri),
+                        mode,
+                        headers,
+                    },
+                ) => Box::new(WebhookSink::new(
+                    http.clone(),
+                    uri,
+                    *mode,
+                    headers,
+                    endpoint.delivery.batch,
+                )),
                 (None, Connection::Webhook { uri: None, .. }) => {
-                    return Err(unsupported("a Webhook endpoint needs endpointUri".to_owned()));
+                    return Err(unsupported(
+                        "a Webhook endpoint needs endpointUri".to_owned(),
+                    ));
                 }
-                (None, Connection::Amqp { .. }) => {
-                    return Err(unsupported(format!(
-                        "real {} delivery (AMQP) is not available in this build; add a \"simulate\" section to simulate it",
-                        endpoint.endpoint_type.as_str()
-                    )));
-                }
+                (None, Connection::Amqp { .. }) => amqp::sink_for(endpoint, None)
+                    .map_err(|error| unsupported(error.to_string()))?,
             };
-            let store: Option<Arc<dyn DeadLetterStore>> = match (options.stores.get(&endpoint.name), &endpoint.dead_letter) {
-                (Some(store), _) => Some(store.clone()),
-                (None, None) => None,
-                (None, Some(DeadLetterLocation::Folder(path))) => Some(Arc::new(FolderStore::new(path))),
-                (None, Some(DeadLetterLocation::BlobSas(uri))) => {
-                    // The SAS is checked against the wall clock, whatever clock the run uses.
-                    let store = BlobStore::from_sas_uri(uri.expose(), http.clone(), Clock::real().now())
-                        .map_err(|error| RunError::DeadLetter { endpoint: endpoint.name.clone(), message: error.to_string() })?;
-                    Some(Arc::new(store))
-                }
-                (None, Some(DeadLetterLocation::BlobIdentity(uri))) => {
-                    let tokens = identity_tokens(endpoint.user_assigned_identity.as_deref(), http)
-                        .map_err(|message| RunError::DeadLetter { endpoint: endpoint.name.clone(), message })?;
-                    let store = BlobStore::with_identity(uri, http.clone(), tokens)
-                        .map_err(|error| RunError::DeadLetter { endpoint: endpoint.name.clone(), message: error.to_string() })?;
-                    Some(Arc::new(store))
-                }
-            };
+            let store: Option<Arc<dyn DeadLetterStore>> =
+                match (options.stores.get(&endpoint.name), &endpoint.dead_letter) {
+                    (Some(store), _) => Some(store.clone()),
+                    (None, None) => None,
+                    (None, Some(DeadLetterLocation::Folder(path))) => {
+                        Some(Arc::new(FolderStore::new(path)))
+                    }
+                    (None, Some(DeadLetterLocation::BlobSas(uri))) => {
+                        // The SAS is checked against the wall clock, whatever clock the run uses.
+                        let store = BlobStore::from_sas_uri(
+                            uri.expose(),
+                            http.clone(),
+                            Clock::real().now(),
+                        )
+                        .map_err(|error| RunError::DeadLetter {
+                            endpoint: endpoint.name.clone(),
+                            message: error.to_string(),
+                        })?;
+                        Some(Arc::new(store))
+                    }
+                    (None, Some(DeadLetterLocation::BlobIdentity(uri))) => {
+                        let tokens =
+                            identity_tokens(endpoint.user_assigned_identity.as_deref(), http)
+                                .map_err(|message| RunError::DeadLetter {
+                                    endpoint: endpoint.name.clone(),
+                                    message,
+                                })?;
+                        let store = BlobStore::with_identity(uri, http.clone(), tokens).map_err(
+                            |error| RunError::DeadLetter {
+                                endpoint: endpoint.name.clone(),
+                                message: error.to_string(),
+                            },
+                        )?;
+                        Some(Arc::new(store))
+                    }
+                };
             if options.clock == ClockMode::Virtual
                 && let Some(store) = &store
                 && !store.is_local()
@@ -233,7 +293,11 @@ fn build_endpoints(
                 });
             }
             let retention = endpoint.delivery.dead_letter_retention;
-            let stores = store.map(|store| EndpointStores { store, spill: Some(spill.clone()), retention });
+            let stores = store.map(|store| EndpointStores {
+                store,
+                spill: Some(spill.clone()),
+                retention,
+            });
             Ok(EndpointParts { sink, stores })
         })
         .collect()

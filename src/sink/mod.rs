@@ -4,7 +4,9 @@
 //! - [`simulated`]: in-process endpoints whose behaviour is data (`simulate` in the file).
 //! - [`fault`]: the fault model a simulated endpoint answers with.
 //! - [`http`]: Event Grid topics and CloudEvents webhooks over HTTP.
+//! - [`amqp`]: Event Hubs and Service Bus topics over AMQP 1.0.
 
+pub mod amqp;
 pub mod fault;
 pub mod http;
 pub mod simulated;
