@@ -11,8 +11,9 @@
 //! the retry sends the earlier group again (a duplicate the receiver can spot by message-id, which
 //! is the CloudEvents id). With `maxEventsPerBatch` 1 (the default) this cannot happen.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::config::{AuthenticationType, Connection};
@@ -31,7 +32,7 @@ use super::classify;
 use super::client_thread::ClientThread;
 use super::cloudevents;
 use super::connection::{ConnectionString, endpoint_host};
-use super::slot::{Slot, key_order, unless_connection_lost};
+use super::slot::{Client, Closable, Slot, unless_connection_lost};
 
 /// Event Hubs' maximum event size on the Basic and Standard tiers (1 MB); the link says the
 /// real maximum, this only tells the worker when to send an event alone.
@@ -187,7 +188,6 @@ fn no_retries() -> RetryOptions {
 
 struct Shared {
     target: EventHubTarget,
-    preferred: AtomicUsize,
     slot: Slot<ProducerClient>,
 }
 
@@ -208,9 +208,8 @@ impl EventHubSink {
     pub fn new(target: EventHubTarget, max_batch: usize) -> Self {
         EventHubSink {
             shared: Arc::new(Shared {
+                slot: Slot::new(target.key_count()),
                 target,
-                preferred: AtomicUsize::new(0),
-                slot: Slot::new(),
             }),
             thread: None,
             max_batch: max_batch.max(1),
@@ -284,46 +283,37 @@ fn group_by_twin(batch: &[Delivery]) -> Groups {
 
 impl Shared {
     async fn send(&self, groups: &[(Arc<str>, Vec<Arc<Serialized>>)]) -> AttemptResult {
-        let mut result = AttemptResult::status(401);
-        for key in key_order(self.preferred.load(Relaxed), self.target.key_count()) {
-            result = self.send_with(key, groups).await;
-            if !matches!(result, AttemptResult::Status { status: 401, .. }) {
-                self.preferred.store(key, Relaxed);
-                break;
-            }
-        }
-        result
-    }
-
-    async fn send_with(
-        &self,
-        key: usize,
-        groups: &[(Arc<str>, Vec<Arc<Serialized>>)],
-    ) -> AttemptResult {
-        let opened = match self.slot.get(key, || self.target.open(key)).await {
-            Ok(opened) => opened,
-            Err(error) => return classify::event_hubs_error(&error),
+        let open = |key| async move {
+            self.target
+                .open(key)
+                .await
+                .map_err(|error| classify::event_hubs_error(&error))
         };
-        let client = &opened.client;
-        let result = unless_connection_lost(send_groups(client, groups), || async {
-            // A management read goes over the same connection.
-            match client.get_eventhub_properties().await {
-                Ok(_) => true,
-                Err(error) => classify::event_hubs_error(&error) != AttemptResult::ConnectionError,
+        let send = |client: Arc<Client<ProducerClient>>| async move {
+            let result = unless_connection_lost(send_groups(&client, groups), || async {
+                // A management read goes over the same connection.
+                match client.get_eventhub_properties().await {
+                    Ok(_) => true,
+                    Err(error) => {
+                        classify::event_hubs_error(&error) != AttemptResult::ConnectionError
+                    }
+                }
+            })
+            .await;
+            if result != AttemptResult::status(200) {
+                tracing::debug!(?result, "event hubs send failed");
             }
+            result
+        };
+        self.slot.attempt(open, send).await
+    }
+}
+
+impl Closable for ProducerClient {
+    fn close(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let _ = ProducerClient::close(self).await;
         })
-        .await;
-        if !matches!(result, AttemptResult::Status { status: 200, .. }) {
-            // A refused key or a broken connection: the next attempt opens a fresh client.
-            if matches!(
-                result,
-                AttemptResult::ConnectionError | AttemptResult::Status { status: 401, .. }
-            ) {
-                self.slot.discard(opened.generation).await;
-            }
-            tracing::debug!(?result, "event hubs send failed");
-        }
-        result
     }
 }
 

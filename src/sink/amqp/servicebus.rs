@@ -9,8 +9,9 @@
 //! message size requires it; a single event goes as a plain message. The token is put again
 //! before it expires.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::config::{AuthenticationType, Connection};
@@ -36,7 +37,7 @@ use super::connection::{
     ConnectionString, JWT_TOKEN_TYPE, SAS_TOKEN_TYPE, SERVICE_BUS_SCOPE, audience, endpoint_host,
     sas_token,
 };
-use super::slot::{Slot, key_order, unless_connection_lost};
+use super::slot::{Client, Closable, Slot, unless_connection_lost};
 
 /// The AMQP message format of a batch message (Microsoft's batching convention).
 pub const BATCH_MESSAGE_FORMAT: u32 = 0x8001_3700;
@@ -192,7 +193,7 @@ impl ServiceBusTarget {
     }
 
     /// Connects, authorizes the topic and attaches a sender.
-    async fn open(&self, key: usize) -> Result<Client, AmqpError> {
+    async fn open(&self, key: usize) -> Result<Connected, AmqpError> {
         let (host, topic, custom_endpoint) = self.address(key);
         let audience = audience(host, topic);
         let url = Url::parse(&audience)
@@ -219,7 +220,7 @@ impl ServiceBusTarget {
         session.begin(&connection, None).await?;
         let cbs = AmqpClaimsBasedSecurity::new(session.clone())?;
         cbs.attach().await?;
-        let client = Client {
+        let client = Connected {
             connection,
             session,
             cbs,
@@ -246,7 +247,7 @@ impl ServiceBusTarget {
             .and_then(|size| usize::try_from(size).ok())
             .filter(|&size| size > 0)
             .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
-        Ok(Client {
+        Ok(Connected {
             max_message_size,
             ..client
         })
@@ -254,7 +255,7 @@ impl ServiceBusTarget {
 }
 
 /// One open connection with its sender.
-struct Client {
+struct Connected {
     connection: AmqpConnection,
     #[allow(dead_code, reason = "kept open for the sender and CBS links")]
     session: AmqpSession,
@@ -267,7 +268,7 @@ struct Client {
     max_message_size: usize,
 }
 
-impl Client {
+impl Connected {
     /// Puts a fresh token for the topic if the current one is close to expiring.
     async fn authorize(&self, target: &ServiceBusTarget) -> Result<(), AmqpError> {
         let mut refresh_at = self.refresh_at.lock().await;
@@ -359,8 +360,7 @@ impl Client {
 
 struct Shared {
     target: ServiceBusTarget,
-    preferred: AtomicUsize,
-    slot: Slot<Client>,
+    slot: Slot<Connected>,
 }
 
 /// A Service Bus topic endpoint. Its connection, session and links live on the sink's client
@@ -378,9 +378,8 @@ impl ServiceBusSink {
     pub fn new(target: ServiceBusTarget, max_batch: usize) -> Self {
         ServiceBusSink {
             shared: Arc::new(Shared {
+                slot: Slot::new(target.key_count()),
                 target,
-                preferred: AtomicUsize::new(0),
-                slot: Slot::new(),
             }),
             thread: None,
             max_batch: max_batch.max(1),
@@ -444,42 +443,32 @@ impl Sink for ServiceBusSink {
 
 impl Shared {
     async fn send(&self, messages: Vec<AmqpMessage>) -> AttemptResult {
-        let mut result = AttemptResult::status(401);
-        for key in key_order(self.preferred.load(Relaxed), self.target.key_count()) {
-            result = self.send_with(key, messages.clone()).await;
-            if !matches!(result, AttemptResult::Status { status: 401, .. }) {
-                self.preferred.store(key, Relaxed);
-                break;
+        let open = |key| async move {
+            self.target
+                .open(key)
+                .await
+                .map_err(|error| classify::amqp_error(&error))
+        };
+        let send = |client: Arc<Client<Connected>>| {
+            let messages = messages.clone();
+            async move {
+                match client.authorize(&self.target).await {
+                    Ok(()) => {
+                        unless_connection_lost(client.send(messages), || client.alive()).await
+                    }
+                    Err(error) => classify::amqp_error(&error),
+                }
             }
-        }
-        result
+        };
+        self.slot.attempt(open, send).await
     }
+}
 
-    async fn send_with(&self, key: usize, messages: Vec<AmqpMessage>) -> AttemptResult {
-        let opened = match self.slot.get(key, || self.target.open(key)).await {
-            Ok(opened) => opened,
-            Err(error) => return classify::amqp_error(&error),
-        };
-        let result = match opened.client.authorize(&self.target).await {
-            Ok(()) => {
-                let client = &opened.client;
-                unless_connection_lost(client.send(messages), || client.alive()).await
-            }
-            Err(error) => classify::amqp_error(&error),
-        };
-        if matches!(
-            result,
-            AttemptResult::ConnectionError | AttemptResult::Status { status: 401, .. }
-        ) {
-            self.slot.discard(opened.generation).await;
-            // Closing a broken connection may fail or hang; it is not waited for.
-            let client = opened.client.clone();
-            tokio::spawn(async move {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(5), client.connection.close()).await;
-            });
-        }
-        result
+impl Closable for Connected {
+    fn close(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let _ = self.connection.close().await;
+        })
     }
 }
 
