@@ -418,3 +418,17 @@ async fn event_hubs_many_sends_from_a_multi_thread_runtime_all_arrive_once() {
 async fn service_bus_many_sends_from_a_multi_thread_runtime_all_arrive_once() {
     many_sends_from_a_multi_thread_runtime_all_arrive_once(Kind::ServiceBus).await;
 }
+
+#[test]
+fn the_broker_checks_sas_tokens_against_the_named_key() {
+    use amqp_support::broker::token_accepted;
+    use twinroute::sink::amqp::connection::{SAS_TOKEN_TYPE, sas_token};
+    let keys = vec![("send".to_owned(), "right".to_owned())];
+    let good = sas_token("amqps://h/e", "send", "right", 4_000_000_000);
+    let bad = sas_token("amqps://h/e", "send", "wrong", 4_000_000_000);
+    let other = sas_token("amqps://h/e", "other", "right", 4_000_000_000);
+    assert!(token_accepted(&keys, SAS_TOKEN_TYPE, &good));
+    assert!(!token_accepted(&keys, SAS_TOKEN_TYPE, &bad));
+    assert!(!token_accepted(&keys, SAS_TOKEN_TYPE, &other));
+    assert!(token_accepted(&[], "jwt", "anything"));
+}
