@@ -73,6 +73,19 @@ fn settings(endpoint: Value, delivery: Value, count: u64, events_per_second: u64
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A temporary folder, a broker, and an endpoint of `kind` on it (dead-letters in `dead/`).
+async fn on_a_broker(kind: Kind) -> (tempfile::TempDir, Arc<Broker>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Arc::new(Broker::start(BrokerSettings::default()).await.unwrap());
+    let endpoint = endpoint(
+        kind,
+        broker.connection_string("send", "k", Some(ENTITY)),
+        None,
+        &dir.path().join("dead"),
+    );
+    (dir, broker, endpoint)
+}
+
 /// Runs `settings` to its end (or, with `drain`, stops after generation and drains that long).
 async fn run(settings: Settings, drain: Option<Duration>, ledger: &Path) -> RunReport {
     let options = RunOptions {
@@ -148,14 +161,7 @@ fn dead_letter_files(folder: &Path) -> usize {
 async fn every_event_arrives_once_in_adts_shape_and_the_report_balances() {
     for kind in KINDS {
         for concurrency in [64, 1] {
-            let dir = tempfile::tempdir().unwrap();
-            let broker = Broker::start(BrokerSettings::default()).await.unwrap();
-            let endpoint = endpoint(
-                kind,
-                broker.connection_string("send", "k", Some(ENTITY)),
-                None,
-                &dir.path().join("dead"),
-            );
+            let (dir, broker, endpoint) = on_a_broker(kind).await;
             let delivery = json!({ "maxEventsPerBatch": 16, "concurrency": concurrency });
             let settings = settings(endpoint, delivery, 600, 3000);
             let events = generated(&settings);
@@ -223,14 +229,7 @@ async fn a_busy_broker_is_retried_then_delivered() {
 }
 
 async fn busy_then_healthy(kind: Kind, fault: Fault) {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Arc::new(Broker::start(BrokerSettings::default()).await.unwrap());
-    let endpoint = endpoint(
-        kind,
-        broker.connection_string("send", "k", Some(ENTITY)),
-        None,
-        &dir.path().join("dead"),
-    );
+    let (dir, broker, endpoint) = on_a_broker(kind).await;
     broker.set_fault(fault);
     // Busy for the first three transfers, then healthy again.
     let healer = {
@@ -316,15 +315,8 @@ async fn a_message_too_large_is_dead_lettered_at_once() {
 async fn refused_access_and_a_missing_entity_wait_five_minutes() {
     for kind in KINDS {
         for (fault, status) in [(Fault::Unauthorized, "401"), (Fault::NotFound, "404")] {
-            let dir = tempfile::tempdir().unwrap();
-            let broker = Arc::new(Broker::start(BrokerSettings::default()).await.unwrap());
+            let (dir, broker, endpoint) = on_a_broker(kind).await;
             broker.set_fault(fault);
-            let endpoint = endpoint(
-                kind,
-                broker.connection_string("send", "k", Some(ENTITY)),
-                None,
-                &dir.path().join("dead"),
-            );
             let report = run(
                 settings(endpoint, json!({ "maxEventsPerBatch": 1 }), 20, 2000),
                 Some(Duration::from_secs(2)),
@@ -389,14 +381,7 @@ async fn a_refused_primary_key_falls_back_to_the_secondary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_reconnects_after_the_broker_restarts() {
     for kind in KINDS {
-        let dir = tempfile::tempdir().unwrap();
-        let broker = Arc::new(Broker::start(BrokerSettings::default()).await.unwrap());
-        let endpoint = endpoint(
-            kind,
-            broker.connection_string("send", "k", Some(ENTITY)),
-            None,
-            &dir.path().join("dead"),
-        );
+        let (dir, broker, endpoint) = on_a_broker(kind).await;
         let delivery = json!({
             "maxEventsPerBatch": 4,
             "attemptTimeoutSeconds": 2,
