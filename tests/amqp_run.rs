@@ -3,6 +3,7 @@
 //! answered as the delivery policy says, a broker restart mid-run, and a balanced report.
 
 mod amqp_support;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -13,7 +14,7 @@ use amqp_support::assert_documented_shape;
 use amqp_support::broker::{Broker, BrokerSettings, Fault};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use twinroute::config::{self, Overrides, Settings};
+use twinroute::config::Settings;
 use twinroute::engine::{self, RunOptions};
 use twinroute::event::Event;
 use twinroute::generator::Generator;
@@ -60,17 +61,9 @@ fn endpoint(kind: Kind, primary: String, secondary: Option<String>, dead_letters
 }
 
 fn settings(endpoint: Value, delivery: Value, count: u64, events_per_second: u64) -> Settings {
-    let mut endpoint = endpoint;
-    endpoint["delivery"] = delivery;
-    let config = json!({
-        "version": 1,
-        "endpoints": { "ep-1": endpoint },
-        "routes": { "all": { "endpointName": "ep-1", "filter": "true" } },
-        "workload": { "seed": 31, "twins": 80, "count": count, "startTime": START_TIME,
-                      "rate": { "shape": "constant", "eventsPerSecond": events_per_second } }
-    });
-    config::parse(&config.to_string(), "amqp-test", &Overrides::default())
-        .unwrap_or_else(|e| panic!("{e}"))
+    let workload = json!({ "seed": 31, "twins": 80, "count": count, "startTime": START_TIME,
+                           "rate": { "shape": "constant", "eventsPerSecond": events_per_second } });
+    support::settings(&support::one_endpoint(endpoint, delivery, workload))
 }
 
 /// A temporary folder, a broker, and an endpoint of `kind` on it (dead-letters in `dead/`).

@@ -2,11 +2,13 @@
 //! receiver faults, and with wrong keys. The receiver parses every request with the official
 //! `cloudevents-sdk` and answers 400 to anything that is not a valid CloudEvent.
 
+mod support;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use twinroute::config::{self, Overrides, Settings};
+use twinroute::config::Settings;
 use twinroute::engine::{self, RunOptions};
 use twinroute::receive::{ReceiveSettings, Receiver, Stats};
 use twinroute::report::RunReport;
@@ -19,16 +21,9 @@ fn receiver_settings() -> ReceiveSettings {
 }
 
 fn settings(endpoint: Value, delivery: Value, count: u64) -> Settings {
-    let mut endpoint = endpoint;
-    endpoint["delivery"] = delivery;
-    let config = json!({
-        "version": 1,
-        "endpoints": { "ep-1": endpoint },
-        "routes": { "all": { "endpointName": "ep-1", "filter": "true" } },
-        "workload": { "seed": 21, "twins": 60, "count": count, "rate": { "shape": "constant", "eventsPerSecond": 2000 } }
-    });
-    config::parse(&config.to_string(), "http-test", &Overrides::default())
-        .unwrap_or_else(|e| panic!("{e}"))
+    let workload = json!({ "seed": 21, "twins": 60, "count": count,
+                           "rate": { "shape": "constant", "eventsPerSecond": 2000 } });
+    support::settings(&support::one_endpoint(endpoint, delivery, workload))
 }
 
 /// Runs `settings` against a receiver with `receiver` settings; stops generation-then-drain after

@@ -219,11 +219,11 @@ struct Attributes<'a> {
 impl Attributes<'_> {
     /// The event, if this is the common case and the SDK's builder accepts it.
     fn build(self) -> Option<Event> {
-        let json_content = self.datacontenttype.as_deref().is_none_or(|ct| {
-            ct.starts_with("application/json")
-                || ct.starts_with("text/json")
-                || ct.ends_with("+json")
-        });
+        // Non-JSON `data` must be a string for the SDK; the SDK's own rule says what is JSON.
+        let json_content = self
+            .datacontenttype
+            .as_deref()
+            .is_none_or(sdk_reads_as_json);
         let data_ok = self
             .data
             .is_none_or(|data| json_content || data.get().starts_with('"'));
@@ -250,6 +250,14 @@ impl Attributes<'_> {
         event.set_datacontenttype(self.datacontenttype);
         Some(event)
     }
+}
+
+/// Whether the SDK reads `data` of this content type as JSON (its private
+/// `is_json_content_type`, case-sensitive): the fast path must not accept what the SDK refuses.
+fn sdk_reads_as_json(content_type: &str) -> bool {
+    content_type.starts_with("application/json")
+        || content_type.starts_with("text/json")
+        || content_type.ends_with("+json")
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Attributes<'a> {

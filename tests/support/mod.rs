@@ -46,6 +46,22 @@ use twinroute::config::{self, Overrides, Settings};
 use twinroute::engine::{self, ClockMode, RunOptions};
 use twinroute::report::RunReport;
 
+/// An instance file with one endpoint `ep-1` (`endpoint`, given `delivery`), one route that takes
+/// every event to it, and `workload`.
+pub fn one_endpoint(
+    mut endpoint: serde_json::Value,
+    delivery: serde_json::Value,
+    workload: serde_json::Value,
+) -> serde_json::Value {
+    endpoint["delivery"] = delivery;
+    serde_json::json!({
+        "version": 1,
+        "endpoints": { "ep-1": endpoint },
+        "routes": { "all": { "endpointName": "ep-1", "filter": "true" } },
+        "workload": workload
+    })
+}
+
 /// Validates an instance file given as JSON.
 pub fn settings(config: &serde_json::Value) -> Settings {
     config::parse(&config.to_string(), "scenario", &Overrides::default())

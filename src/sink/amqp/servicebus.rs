@@ -301,9 +301,9 @@ impl Connected {
     }
 
     /// Sends `messages` in as few transfers as the link's maximum message size allows.
-    async fn send(&self, messages: Vec<AmqpMessage>) -> AttemptResult {
+    async fn send(&self, messages: &[AmqpMessage]) -> AttemptResult {
         let mut sizes = Vec::with_capacity(messages.len());
-        for message in &messages {
+        for message in messages {
             match AmqpMessage::serialize(message) {
                 Ok(bytes) if bytes.len() > self.max_message_size => {
                     return AttemptResult::status(413);
@@ -449,15 +449,11 @@ impl Shared {
                 .await
                 .map_err(|error| classify::amqp_error(&error))
         };
-        let send = |client: Arc<Client<Connected>>| {
-            let messages = messages.clone();
-            async move {
-                match client.authorize(&self.target).await {
-                    Ok(()) => {
-                        unless_connection_lost(client.send(messages), || client.alive()).await
-                    }
-                    Err(error) => classify::amqp_error(&error),
-                }
+        let messages = &messages;
+        let send = |client: Arc<Client<Connected>>| async move {
+            match client.authorize(&self.target).await {
+                Ok(()) => unless_connection_lost(client.send(messages), || client.alive()).await,
+                Err(error) => classify::amqp_error(&error),
             }
         };
         self.slot.attempt(open, send).await
