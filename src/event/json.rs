@@ -1,0 +1,271 @@
+//! The structured CloudEvents JSON of an [`Event`], written straight into bytes.
+//!
+//! This is the one serialization every delivery and dead-letter uses, so it is on the hot path of
+//! every run. serde_json escapes every string, keys included, a byte at a time; here the keys are
+//! literals and a value string is copied whole once a branch-free scan finds nothing to escape
+//! (the case for every attribute twinroute makes). A string that does need escaping, and every
+//! number, goes through serde_json itself, so the output is byte for byte what the `Serialize`
+//! impls produce: a test holds the two equal on every event type.
+
+use super::{Event, EventData, PropValue, SPEC_VERSION};
+
+/// Appends `event`'s JSON to `out`.
+pub(super) fn write_event(event: &Event, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"specversion":"#);
+    string(out, SPEC_VERSION);
+    out.extend_from_slice(br#","id":"#);
+    string(out, &event.id);
+    out.extend_from_slice(br#","type":"#);
+    string(out, event.kind.as_str());
+    out.extend_from_slice(br#","source":"#);
+    string(out, &event.source);
+    out.extend_from_slice(br#","data":"#);
+    data(out, &event.data);
+    if let Some(subject) = &event.subject {
+        out.extend_from_slice(br#","subject":"#);
+        string(out, subject);
+    }
+    if let Some(time) = &event.time {
+        out.extend_from_slice(br#","time":"#);
+        string(out, time.as_str());
+    }
+    out.extend_from_slice(br#","datacontenttype":"#);
+    string(out, event.datacontenttype);
+    if let Some(schema) = event.dataschema {
+        out.extend_from_slice(br#","dataschema":"#);
+        string(out, schema);
+    }
+    out.extend_from_slice(br#","traceparent":"#);
+    string(out, &event.traceparent);
+    out.push(b'}');
+}
+
+fn data(out: &mut Vec<u8>, data: &EventData) {
+    match data {
+        EventData::Twin(twin) => {
+            out.extend_from_slice(br#"{"$dtId":"#);
+            string(out, &twin.dt_id);
+            out.extend_from_slice(br#","$etag":"#);
+            string(out, &twin.etag);
+            for property in &twin.properties {
+                out.push(b',');
+                entry(out, property.name, &property.value);
+            }
+            out.extend_from_slice(br#","$metadata":{"$model":"#);
+            string(out, twin.model);
+            for property in &twin.properties {
+                out.push(b',');
+                key(out, property.name);
+                out.extend_from_slice(br#"{"lastUpdateTime":"#);
+                string(out, property.last_update.as_str());
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"}}");
+        }
+        EventData::Relationship(relationship) => {
+            out.extend_from_slice(br#"{"$relationshipId":"#);
+            string(out, &relationship.id);
+            out.extend_from_slice(br#","$etag":"#);
+            string(out, &relationship.etag);
+            out.extend_from_slice(br#","$relationshipName":"#);
+            string(out, relationship.name);
+            out.extend_from_slice(br#","$sourceId":"#);
+            string(out, &relationship.source_id);
+            out.extend_from_slice(br#","$targetId":"#);
+            string(out, &relationship.target_id);
+            for (name, value) in &relationship.properties {
+                out.push(b',');
+                entry(out, name, value);
+            }
+            out.push(b'}');
+        }
+        EventData::Patch(patch) => {
+            out.extend_from_slice(br#"{"modelId":"#);
+            string(out, patch.model_id);
+            out.extend_from_slice(br#","patch":["#);
+            for (i, op) in patch.patch.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'{');
+                if let Some(value) = &op.value {
+                    entry(out, "value", value);
+                    out.push(b',');
+                }
+                out.extend_from_slice(br#""path":"#);
+                string(out, op.path);
+                out.extend_from_slice(br#","op":"#);
+                string(out, op.op.as_str());
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"]}");
+        }
+        EventData::Telemetry(fields) => {
+            out.push(b'{');
+            for (i, (name, value)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                entry(out, name, value);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// `"name":value`.
+fn entry(out: &mut Vec<u8>, name: &str, value: &PropValue) {
+    key(out, name);
+    match value {
+        PropValue::Str(text) => string(out, text),
+        PropValue::Int(value) => serde(out, value),
+        PropValue::Float(value) => serde(out, value),
+        PropValue::Bool(value) => serde(out, value),
+    }
+}
+
+/// `"name":`.
+fn key(out: &mut Vec<u8>, name: &str) {
+    string(out, name);
+    out.push(b':');
+}
+
+/// A JSON string: copied whole when nothing in it needs escaping, else escaped by serde_json.
+fn string(out: &mut Vec<u8>, text: &str) {
+    if needs_escape(text.as_bytes()) {
+        serde(out, text);
+    } else {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether serde_json would escape any byte: a control character, `"` or `\`. No early exit, so
+/// the compiler can scan many bytes per step.
+fn needs_escape(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |found, &b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
+}
+
+fn serde<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing strings and numbers into a Vec cannot fail (a non-finite float becomes null).
+    serde_json::to_writer(out, value).expect("serializing a value into a Vec is infallible");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::{self, Overrides};
+    use crate::event::{EventType, PatchData, PatchOp, PatchOpKind, TwinData};
+    use crate::generator::{DEFAULT_START_TIME, Generator};
+
+    fn written(event: &Event) -> String {
+        let mut out = Vec::new();
+        write_event(event, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_generated_event_is_written_as_serde_writes_it() {
+        let settings = config::parse(
+            r#"{"version": 1, "endpoints": {}, "routes": {},
+                "workload": {"seed": 11, "twins": 300, "count": 20000}}"#,
+            "test",
+            &Overrides::default(),
+        )
+        .unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for scheduled in Generator::new(&settings.workload, &settings.host_name, DEFAULT_START_TIME)
+        {
+            let event = scheduled.event;
+            seen.insert(event.kind);
+            assert_eq!(
+                written(&event),
+                serde_json::to_string(&event).unwrap(),
+                "{event:?}"
+            );
+        }
+        assert_eq!(
+            seen.len(),
+            EventType::ALL.len(),
+            "all seven types: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn strings_that_need_escaping_are_escaped_as_serde_escapes_them() {
+        let settings = config::parse(
+            r#"{"version": 1, "endpoints": {}, "routes": {},
+                "workload": {"seed": 5, "twins": 10, "count": 50}}"#,
+            "test",
+            &Overrides::default(),
+        )
+        .unwrap();
+        let mut event = Generator::new(&settings.workload, &settings.host_name, DEFAULT_START_TIME)
+            .next()
+            .unwrap()
+            .event;
+        let awkward = "tab\there \"quoted\" back\\slash \u{1} nul\u{0} é ☃ \u{7f} /";
+        event.subject = Some(Arc::from(awkward));
+        event.source = Arc::from("line\nbreak");
+        event.data = EventData::Twin(TwinData {
+            dt_id: Arc::from(awkward),
+            etag: Arc::from("W/\"etag\""),
+            model: "dtmi:x;1",
+            properties: vec![crate::event::Property {
+                name: "na\"me",
+                value: PropValue::Str(Arc::from(awkward)),
+                last_update: event.time.unwrap(),
+            }],
+        });
+        assert_eq!(written(&event), serde_json::to_string(&event).unwrap());
+        event.data = EventData::Patch(PatchData {
+            model_id: "dtmi:x;1",
+            patch: vec![
+                PatchOp {
+                    op: PatchOpKind::Replace,
+                    path: "/a\\b",
+                    value: Some(PropValue::Float(f64::NAN)),
+                },
+                PatchOp {
+                    op: PatchOpKind::Remove,
+                    path: "/c",
+                    value: None,
+                },
+                PatchOp {
+                    op: PatchOpKind::Add,
+                    path: "/d",
+                    value: Some(PropValue::Int(i64::MIN)),
+                },
+            ],
+        });
+        assert_eq!(written(&event), serde_json::to_string(&event).unwrap());
+        event.data = EventData::Telemetry(vec![
+            ("t", PropValue::Float(-0.0)),
+            ("big", PropValue::Float(1e300)),
+            ("on", PropValue::Bool(true)),
+        ]);
+        event.subject = None;
+        event.time = None;
+        assert_eq!(written(&event), serde_json::to_string(&event).unwrap());
+    }
+
+    #[test]
+    fn the_escape_scan_finds_each_byte_serde_escapes_and_no_other() {
+        for byte in 0u8..=127 {
+            let text = format!("abcdefghijklmnopq{}rstuvwxyz", char::from(byte));
+            let serde_escapes = serde_json::to_string(&text).unwrap().len() != text.len() + 2;
+            assert_eq!(
+                needs_escape(text.as_bytes()),
+                serde_escapes,
+                "byte {byte:#x}"
+            );
+        }
+        assert!(!needs_escape("é ☃ 𝄞".as_bytes()));
+    }
+}
