@@ -145,6 +145,9 @@ enum Command {
         /// Seed of the injected faults
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Runtime threads (default: one per core); 1 serves everything on one thread
+        #[arg(long, value_name = "N", value_parser = parse_threads)]
+        threads: Option<usize>,
     },
     /// Run the routing data plane described by an instance file
     #[command(
@@ -203,6 +206,34 @@ struct RunFlags {
         default_value = "twinroute-deadletters-spill"
     )]
     spill_folder: PathBuf,
+    /// Runtime threads (default: one per core); 1 runs everything on one thread
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    threads: Option<usize>,
+}
+
+/// `--threads`: 1 to 1024.
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(threads @ 1..=1024) => Ok(threads),
+        _ => Err(format!("'{text}' is not a thread count from 1 to 1024")),
+    }
+}
+
+/// The runtime for real time: `threads` worker threads (one per core when `None`); with 1, a
+/// current-thread runtime, so nothing is handed between threads.
+fn runtime(threads: Option<usize>) -> io::Result<tokio::runtime::Runtime> {
+    match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(threads) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -231,6 +262,7 @@ fn main() -> ExitCode {
             drop_connection_rate,
             record,
             seed,
+            threads,
         } => {
             let settings = twinroute::receive::ReceiveSettings {
                 listen,
@@ -244,7 +276,7 @@ fn main() -> ExitCode {
                 record,
                 seed,
             };
-            receive(settings)
+            receive(settings, threads)
         }
         Command::Filter { expression, events } => filter(&expression, events.as_deref()),
         Command::Run { config, run } => match load(
@@ -385,11 +417,8 @@ fn write_error(error: io::Error, written: u64) -> ExitCode {
     ExitCode::from(EXIT_FAILURE)
 }
 
-fn receive(settings: twinroute::receive::ReceiveSettings) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+fn receive(settings: twinroute::receive::ReceiveSettings, threads: Option<usize>) -> ExitCode {
+    let runtime = match runtime(threads) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("twinroute: cannot start the runtime: {error}");
@@ -626,9 +655,7 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
             .start_paused(true)
             .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
+        runtime(flags.threads)
     };
     let runtime = match runtime {
         Ok(runtime) => runtime,

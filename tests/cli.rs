@@ -337,3 +337,94 @@ fn ctrl_c_stops_drains_and_writes_the_report_with_exit_130() {
     let ledger = std::fs::read_to_string(dir.path().join("ledger.ndjson")).unwrap();
     assert_eq!(ledger.lines().count() as u64, 2 * generated);
 }
+
+#[test]
+fn one_thread_each_receive_and_run_deliver_every_event() {
+    use std::io::{BufRead, BufReader};
+    let mut receiver = Command::new(env!("CARGO_BIN_EXE_twinroute"))
+        .args(["receive", "--listen", "127.0.0.1:0", "--threads", "1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(receiver.stderr.take().unwrap());
+    // Logs may come first; the address is on the line that says where it is receiving.
+    let url = loop {
+        let mut line = String::new();
+        assert_ne!(
+            stderr.read_line(&mut line).unwrap(),
+            0,
+            "no address printed"
+        );
+        if line.contains("receiving on") {
+            break line
+                .split_whitespace()
+                .find(|word| word.starts_with("http://"))
+                .unwrap_or_else(|| panic!("no address in {line:?}"))
+                .to_owned();
+        }
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir,
+        "webhook.json",
+        &format!(
+            r#"{{"version": 1,
+                "endpoints": {{"hook": {{"properties": {{"endpointType": "Webhook", "endpointUri": "{url}/", "mode": "structured"}},
+                                        "delivery": {{"concurrency": 8}}}}}},
+                "routes": {{"all": {{"endpointName": "hook", "filter": "true"}}}},
+                "workload": {{"seed": 3, "twins": 20, "count": 300, "rate": {{"shape": "constant", "eventsPerSecond": 100000}}}}}}"#
+        ),
+    );
+    let run = Command::new(env!("CARGO_BIN_EXE_twinroute"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "webhook.json",
+            "--threads",
+            "1",
+            "--report",
+            "report.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["endpoints"]["hook"]["delivered"], 300, "{report:#}");
+
+    let signalled = Command::new("kill")
+        .args(["-INT", &receiver.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let mut summary = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut summary).unwrap();
+    assert!(receiver.wait().unwrap().success(), "{summary}");
+    let unique: u64 = summary
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("unique"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no unique count in {summary}"));
+    assert_eq!(unique, 300, "{summary}");
+}
+
+#[test]
+fn a_thread_count_out_of_range_is_refused_naming_the_flag() {
+    for args in [
+        &["receive", "--threads", "0"][..],
+        &["run", "missing.json", "--threads", "zero"][..],
+    ] {
+        let out = twinroute(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--threads") && stderr.contains("1 to 1024"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
