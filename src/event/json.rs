@@ -142,12 +142,31 @@ fn string(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// Whether serde_json would escape any byte: a control character, `"` or `\`. No early exit, so
-/// the compiler can scan many bytes per step.
+/// Whether serde_json would escape any byte: a control character, `"` or `\`. Eight bytes per
+/// step, with the classic has-zero-byte and has-byte-less-than tests (exact for these values:
+/// the bytes of multi-byte UTF-8 characters have the high bit set and never match).
 fn needs_escape(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |found, &b| {
-        found | (b < 0x20) | (b == b'"') | (b == b'\\')
-    })
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_byte_in = |v: u64| v.wrapping_sub(ONES) & !v;
+    let matches = |word: u64| {
+        let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+        let quote = zero_byte_in(word ^ (ONES * u64::from(b'"')));
+        let backslash = zero_byte_in(word ^ (ONES * u64::from(b'\\')));
+        (below_space | quote | backslash) & HIGHS != 0
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut found = false;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        found |= matches(u64::from_ne_bytes(word));
+    }
+    found
+        || chunks
+            .remainder()
+            .iter()
+            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 fn serde<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
@@ -257,15 +276,27 @@ mod tests {
 
     #[test]
     fn the_escape_scan_finds_each_byte_serde_escapes_and_no_other() {
+        // Every ASCII byte at every position of a word and of the tail, between neighbours that
+        // could confuse a word-at-a-time test (0x7f, bytes next to the ones searched for,
+        // multi-byte characters).
+        let neighbours = [
+            "abcdefghijklmnop",
+            "\u{7f}!#[]^_`\u{7f}!#[]",
+            "ééééééé",
+            "☃☃☃☃☃",
+        ];
         for byte in 0u8..=127 {
-            let text = format!("abcdefghijklmnopq{}rstuvwxyz", char::from(byte));
-            let serde_escapes = serde_json::to_string(&text).unwrap().len() != text.len() + 2;
-            assert_eq!(
-                needs_escape(text.as_bytes()),
-                serde_escapes,
-                "byte {byte:#x}"
-            );
+            for neighbour in neighbours {
+                for at in (0..=neighbour.len()).filter(|&at| neighbour.is_char_boundary(at)) {
+                    let (before, after) = neighbour.split_at(at);
+                    let text = format!("{before}{}{after}", char::from(byte));
+                    let serde_escapes =
+                        serde_json::to_string(&text).unwrap().len() != text.len() + 2;
+                    assert_eq!(needs_escape(text.as_bytes()), serde_escapes, "{text:?}");
+                }
+            }
         }
-        assert!(!needs_escape("é ☃ 𝄞".as_bytes()));
+        assert!(!needs_escape("é ☃ 𝄞 \u{7f}\u{80}\u{ff}".as_bytes()));
+        assert!(!needs_escape(b""));
     }
 }

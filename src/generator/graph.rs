@@ -489,8 +489,11 @@ fn event_id(rng: &mut SeededRng) -> EventId {
     EventId::from(text).unwrap_or_default()
 }
 
+/// `W/"<uuid>"`, as ADT's weak etags look; built on the stack, one allocation for the `Arc`.
 fn etag(rng: &mut SeededRng) -> Arc<str> {
-    Arc::from(format!("W/\"{}\"", uuid(rng).hyphenated()))
+    let mut buffer = *b"W/\"00000000-0000-0000-0000-000000000000\"";
+    uuid(rng).hyphenated().encode_lower(&mut buffer[3..39]);
+    Arc::from(std::str::from_utf8(&buffer).unwrap_or_default())
 }
 
 fn traceparent(rng: &mut SeededRng) -> TraceParent {
