@@ -207,7 +207,8 @@ struct RunFlags {
     )]
     spill_folder: PathBuf,
     /// Runtime threads (default: one per core); 1 runs everything on one thread
-    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    /// (virtual time always runs on one)
+    #[arg(long, value_name = "N", value_parser = parse_threads, conflicts_with = "virtual_time")]
     threads: Option<usize>,
 }
 

@@ -427,4 +427,11 @@ fn a_thread_count_out_of_range_is_refused_naming_the_flag() {
             "{args:?}: {stderr}"
         );
     }
+    let out = twinroute(&["demo", "--virtual-time", "--threads", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--threads") && stderr.contains("--virtual-time"),
+        "{stderr}"
+    );
 }
