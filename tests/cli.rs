@@ -14,6 +14,20 @@ fn twinroute(args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// Runs twinroute in `dir`, where the instance files are.
+fn twinroute_in(dir: &tempfile::TempDir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_twinroute"))
+        .current_dir(dir.path())
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+/// The run report a test wrote to `report.json` in `dir`.
+fn report(dir: &tempfile::TempDir) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap()
+}
+
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -198,9 +212,9 @@ fn run_under_virtual_time_writes_report_and_ledger() {
             "routes": {"r1": {"endpointName": "hub1", "filter": "true"}},
             "workload": {"seed": 3, "twins": 20, "count": 50}}"#,
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_twinroute"))
-        .current_dir(dir.path())
-        .args([
+    let out = twinroute_in(
+        &dir,
+        &[
             "run",
             "run.json",
             "--virtual-time",
@@ -208,17 +222,15 @@ fn run_under_virtual_time_writes_report_and_ledger() {
             "report.json",
             "--ledger",
             "ledger.ndjson",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("seed 3 (from workload.seed)") && stderr.contains("balanced"),
         "{stderr}"
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let report = report(&dir);
     for field in [
         "seed",
         "clock",
@@ -323,8 +335,7 @@ fn ctrl_c_stops_drains_and_writes_the_report_with_exit_130() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let report = report(&dir);
     assert_eq!(report["stoppedEarly"], true);
     assert_eq!(report["balanced"], true);
     let generated = report["eventsGenerated"].as_u64().unwrap();
@@ -376,25 +387,23 @@ fn one_thread_each_receive_and_run_deliver_every_event() {
                 "workload": {{"seed": 3, "twins": 20, "count": 300, "rate": {{"shape": "constant", "eventsPerSecond": 100000}}}}}}"#
         ),
     );
-    let run = Command::new(env!("CARGO_BIN_EXE_twinroute"))
-        .current_dir(dir.path())
-        .args([
+    let run = twinroute_in(
+        &dir,
+        &[
             "run",
             "webhook.json",
             "--threads",
             "1",
             "--report",
             "report.json",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let report = report(&dir);
     assert_eq!(report["endpoints"]["hook"]["delivered"], 300, "{report:#}");
 
     let signalled = Command::new("kill")

@@ -2,7 +2,7 @@
 //!
 //! This is the one serialization every delivery and dead-letter uses, so it is on the hot path of
 //! every run. serde_json escapes every string, keys included, a byte at a time; here the keys are
-//! literals and a value string is copied whole once a branch-free scan finds nothing to escape
+//! literals and a value string is copied whole once a word-at-a-time scan finds nothing to escape
 //! (the case for every attribute twinroute makes). A string that does need escaping, and every
 //! number, goes through serde_json itself, so the output is byte for byte what the `Serialize`
 //! impls produce: a test holds the two equal on every event type.
@@ -179,9 +179,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::{self, Overrides};
     use crate::event::{EventType, PatchData, PatchOp, PatchOpKind, TwinData};
-    use crate::generator::{DEFAULT_START_TIME, Generator};
+    use crate::generator::sample_events;
 
     fn written(event: &Event) -> String {
         let mut out = Vec::new();
@@ -191,17 +190,8 @@ mod tests {
 
     #[test]
     fn every_generated_event_is_written_as_serde_writes_it() {
-        let settings = config::parse(
-            r#"{"version": 1, "endpoints": {}, "routes": {},
-                "workload": {"seed": 11, "twins": 300, "count": 20000}}"#,
-            "test",
-            &Overrides::default(),
-        )
-        .unwrap();
         let mut seen = std::collections::BTreeSet::new();
-        for scheduled in Generator::new(&settings.workload, &settings.host_name, DEFAULT_START_TIME)
-        {
-            let event = scheduled.event;
+        for event in sample_events(11, 300, 20_000) {
             seen.insert(event.kind);
             assert_eq!(
                 written(&event),
@@ -218,17 +208,7 @@ mod tests {
 
     #[test]
     fn strings_that_need_escaping_are_escaped_as_serde_escapes_them() {
-        let settings = config::parse(
-            r#"{"version": 1, "endpoints": {}, "routes": {},
-                "workload": {"seed": 5, "twins": 10, "count": 50}}"#,
-            "test",
-            &Overrides::default(),
-        )
-        .unwrap();
-        let mut event = Generator::new(&settings.workload, &settings.host_name, DEFAULT_START_TIME)
-            .next()
-            .unwrap()
-            .event;
+        let mut event = sample_events(5, 10, 1).remove(0);
         let awkward = "tab\there \"quoted\" back\\slash \u{1} nul\u{0} é ☃ \u{7f} /";
         event.subject = Some(Arc::from(awkward));
         event.source = Arc::from("line\nbreak");

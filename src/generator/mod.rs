@@ -132,5 +132,29 @@ impl Iterator for Generator {
     }
 }
 
+/// `count` events of the default mix over `twins` twins, 1000 per second from
+/// [`DEFAULT_START_TIME`]: sample input for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn sample_events(seed: u64, twins: u32, count: u64) -> Vec<Event> {
+    let settings = WorkloadSettings {
+        seed,
+        twins,
+        mix: DEFAULT_MIX,
+        rate: RateShape::Constant {
+            events_per_second: 1000.0,
+        },
+        count: Some(count),
+        duration: None,
+        start_time: None,
+    };
+    Generator::new(
+        &settings,
+        "contoso.api.wus2.digitaltwins.azure.net",
+        DEFAULT_START_TIME,
+    )
+    .map(|scheduled| scheduled.event)
+    .collect()
+}
+
 #[cfg(test)]
 mod tests;

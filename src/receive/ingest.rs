@@ -136,29 +136,21 @@ pub(crate) fn parse_request(
 
     let mut parsed = Parsed::default();
     if is("application/cloudevents-batch+json") {
-        if record {
-            let events: Vec<Event> = serde_json::from_slice(body).map_err(IngestError::Batch)?;
-            parsed.arrivals.reserve(events.len());
-            for event in events {
-                add_cloud_event(&mut parsed, event, record)?;
-            }
+        let events: Vec<Event> = if record {
+            serde_json::from_slice(body).map_err(IngestError::Batch)?
+        } else if let Some(events) = batch_in_one_pass(body) {
+            events
         } else {
-            let events = match batch_in_one_pass(body) {
-                Some(events) => events,
-                None => {
-                    let items: Vec<&RawValue> =
-                        serde_json::from_slice(body).map_err(IngestError::Batch)?;
-                    items
-                        .into_iter()
-                        .map(|item| structured_event(item.get()))
-                        .collect::<Result<_, _>>()
-                        .map_err(IngestError::Batch)?
-                }
-            };
-            parsed.arrivals.reserve(events.len());
-            for event in events {
-                add_cloud_event(&mut parsed, event, record)?;
-            }
+            let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(IngestError::Batch)?;
+            items
+                .into_iter()
+                .map(|item| structured_event(item.get()))
+                .collect::<Result<_, _>>()
+                .map_err(IngestError::Batch)?
+        };
+        parsed.arrivals.reserve(events.len());
+        for event in events {
+            add_cloud_event(&mut parsed, event, record)?;
         }
     } else if is("application/cloudevents+json") {
         let event = if record {
@@ -661,27 +653,9 @@ mod tests {
     /// The fast path builds the same event as the SDK's deserializer, but for `data`.
     #[test]
     fn the_fast_path_agrees_with_the_sdk_on_every_generated_event() {
-        use crate::generator::{
-            DEFAULT_MIX, DEFAULT_START_TIME, Generator, RateShape, WorkloadSettings,
-        };
-        let settings = WorkloadSettings {
-            seed: 5,
-            twins: 200,
-            mix: DEFAULT_MIX,
-            rate: RateShape::Constant {
-                events_per_second: 1000.0,
-            },
-            count: Some(2000),
-            duration: None,
-            start_time: None,
-        };
         let mut kinds = std::collections::HashSet::new();
-        for scheduled in Generator::new(
-            &settings,
-            "x.api.wus2.digitaltwins.azure.net",
-            DEFAULT_START_TIME,
-        ) {
-            let json = String::from_utf8(scheduled.event.to_json().to_vec()).unwrap();
+        for event in crate::generator::sample_events(5, 200, 2000) {
+            let json = String::from_utf8(event.to_json().to_vec()).unwrap();
             let fast = structured_event(&json).unwrap();
             let mut full: Event = serde_json::from_str(&json).unwrap();
             // Taking `data` takes `datacontenttype` and `dataschema` with it; the fast path
@@ -693,7 +667,7 @@ mod tests {
             full.set_dataschema(schema);
             assert_eq!(fast, full, "{json}");
             assert!(fast.extension("traceparent").is_some());
-            kinds.insert(scheduled.event.kind);
+            kinds.insert(event.kind);
         }
         assert_eq!(kinds.len(), 7, "every event type was compared");
     }

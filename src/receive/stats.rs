@@ -18,12 +18,13 @@
 //!   (duplicates included: their delay is the redelivery's). Negative values (clock skew) count
 //!   as 0. `null` while there is no sample.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use chrono::{DateTime, Utc};
 use foldhash::fast::RandomState as FastHash;
+use hashbrown::hash_table::{Entry, HashTable};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -119,55 +120,32 @@ impl Stats {
 #[derive(Default)]
 struct SeenKeys {
     hasher: FastHash,
-    keys: HashSet<HashedKey, BuildHasherDefault<StoredHash>>,
+    keys: HashTable<(u64, Box<str>)>,
 }
 
 impl SeenKeys {
     /// Adds `key`; true when it was not there yet.
     fn insert(&mut self, key: String) -> bool {
         let hash = self.hasher.hash_one(key.as_str());
-        self.keys.insert(HashedKey {
+        self.insert_hashed(hash, key)
+    }
+
+    fn insert_hashed(&mut self, hash: u64, key: String) -> bool {
+        match self.keys.entry(
             hash,
-            key: key.into_boxed_str(),
-        })
+            |(stored_hash, stored)| *stored_hash == hash && **stored == *key,
+            |(stored_hash, _)| *stored_hash,
+        ) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(vacant) => {
+                vacant.insert((hash, key.into_boxed_str()));
+                true
+            }
+        }
     }
 
     fn len(&self) -> usize {
         self.keys.len()
-    }
-}
-
-/// A key and its hash; hashing it hands over the stored hash.
-#[derive(PartialEq, Eq)]
-struct HashedKey {
-    hash: u64,
-    key: Box<str>,
-}
-
-impl Hash for HashedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-/// The hasher of [`HashedKey`]s: the hash is the one `u64` written.
-#[derive(Default)]
-struct StoredHash(u64);
-
-impl Hasher for StoredHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write_u64(&mut self, hash: u64) {
-        self.0 = hash;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is called (by `HashedKey`); anything else still hashes, just slowly.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
     }
 }
 
@@ -341,19 +319,10 @@ mod tests {
         }
         assert_eq!(seen.len(), 50_000);
         // Two keys under one hash stay two keys: equality is the whole key.
-        let mut keys: HashSet<HashedKey, BuildHasherDefault<StoredHash>> = HashSet::default();
-        assert!(keys.insert(HashedKey {
-            hash: 7,
-            key: "a".into()
-        }));
-        assert!(keys.insert(HashedKey {
-            hash: 7,
-            key: "b".into()
-        }));
-        assert!(!keys.insert(HashedKey {
-            hash: 7,
-            key: "a".into()
-        }));
+        let mut keys = SeenKeys::default();
+        assert!(keys.insert_hashed(7, "a".into()));
+        assert!(keys.insert_hashed(7, "b".into()));
+        assert!(!keys.insert_hashed(7, "a".into()));
         assert_eq!(keys.len(), 2);
     }
 }
