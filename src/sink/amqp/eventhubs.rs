@@ -287,7 +287,7 @@ impl Shared {
             self.target
                 .open(key)
                 .await
-                .map_err(|error| classify::event_hubs_error(&error))
+                .map_err(|error| classify::event_hubs_error(&error).result())
         };
         let send = |client: Arc<Client<ProducerClient>>| async move {
             let result = unless_connection_lost(send_groups(&client, groups), || async {
@@ -295,7 +295,7 @@ impl Shared {
                 match client.get_eventhub_properties().await {
                     Ok(_) => true,
                     Err(error) => {
-                        classify::event_hubs_error(&error) != AttemptResult::ConnectionError
+                        classify::event_hubs_error(&error) != classify::Failed::CONNECTION
                     }
                 }
             })
@@ -332,7 +332,7 @@ async fn send_groups(
             };
             let batch = match client.create_batch(Some(options)).await {
                 Ok(batch) => batch,
-                Err(error) => return classify::event_hubs_error(&error),
+                Err(error) => return classify::event_hubs_error(&error).into(),
             };
             while let Some(event) = pending.peek() {
                 match batch.try_add_amqp_message(cloudevents::amqp_message(&event.event), None) {
@@ -340,7 +340,7 @@ async fn send_groups(
                         pending.next();
                     }
                     Ok(false) => break,
-                    Err(error) => return classify::event_hubs_error(&error),
+                    Err(error) => return classify::event_hubs_error(&error).into(),
                 }
             }
             if batch.is_empty() {
@@ -352,7 +352,7 @@ async fn send_groups(
     }
     for batch in batches {
         if let Err(error) = client.send_batch(batch, None).await {
-            return classify::event_hubs_error(&error);
+            return classify::event_hubs_error(&error).into();
         }
     }
     AttemptResult::status(200)

@@ -348,7 +348,7 @@ impl Connected {
             };
             let result = match outcome {
                 Ok(outcome) => classify::outcome(&outcome),
-                Err(error) => classify::amqp_error(&error),
+                Err(error) => classify::amqp_error(&error).into(),
             };
             if !matches!(result, AttemptResult::Status { status: 200, .. }) {
                 return result;
@@ -447,13 +447,13 @@ impl Shared {
             self.target
                 .open(key)
                 .await
-                .map_err(|error| classify::amqp_error(&error))
+                .map_err(|error| classify::amqp_error(&error).result())
         };
         let messages = &messages;
         let send = |client: Arc<Client<Connected>>| async move {
             match client.authorize(&self.target).await {
                 Ok(()) => unless_connection_lost(client.send(messages), || client.alive()).await,
-                Err(error) => classify::amqp_error(&error),
+                Err(error) => classify::amqp_error(&error).into(),
             }
         };
         self.slot.attempt(open, send).await
