@@ -201,7 +201,9 @@ impl Broker {
     /// The status an accepted put-token is answered with: 202 (the default) or 200, both of
     /// which the CBS specification and Azure's SDKs take as success.
     pub fn set_put_token_status(&self, status: u16) {
-        self.inner.put_token_status.store(i32::from(status), Relaxed);
+        self.inner
+            .put_token_status
+            .store(i32::from(status), Relaxed);
     }
 
     /// Everything recorded so far.
