@@ -76,7 +76,8 @@ pub fn python() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python")))
 }
 
-fn peer_script() -> PathBuf {
+/// The peer's script.
+pub fn peer_script() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/amqp_peer/peer.py"
@@ -90,13 +91,20 @@ const SETUP_HINT: &str = "the Proton test peer needs python-qpid-proton in a vir
 impl ProtonPeer {
     /// Starts the peer with `settings` (partitions, maximum message size, SAS keys).
     pub async fn start(settings: BrokerSettings) -> Result<ProtonPeer, String> {
-        tokio::task::spawn_blocking(move || ProtonPeer::start_blocking(&settings))
+        ProtonPeer::start_with(python(), settings).await
+    }
+
+    /// Starts the peer on the Python at `python`.
+    pub async fn start_with(
+        python: PathBuf,
+        settings: BrokerSettings,
+    ) -> Result<ProtonPeer, String> {
+        tokio::task::spawn_blocking(move || ProtonPeer::start_blocking(python, &settings))
             .await
             .map_err(|e| e.to_string())?
     }
 
-    fn start_blocking(settings: &BrokerSettings) -> Result<ProtonPeer, String> {
-        let python = python();
+    fn start_blocking(python: PathBuf, settings: &BrokerSettings) -> Result<ProtonPeer, String> {
         if !python.exists() {
             return Err(format!("{} does not exist: {SETUP_HINT}", python.display()));
         }
@@ -172,7 +180,13 @@ impl ProtonPeer {
         Ok(peer)
     }
 
-    fn stderr_tail(&self) -> String {
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap_or_else(|e| e.into_inner()).id()
+    }
+
+    /// The last lines the peer wrote to its standard error.
+    pub fn stderr_tail(&self) -> String {
         let kept = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
         kept.iter().cloned().collect::<Vec<_>>().join("\n")
     }
