@@ -3,8 +3,9 @@
 //!
 //! What it speaks, on `fe2o3-amqp`'s acceptor:
 //! - SASL ANONYMOUS (what `azure_core_amqp` offers).
-//! - `$cbs` put-token: 202 with the request's message-id as correlation-id; when the broker is
-//!   given keys, a SAS token whose signature does not match its `skn` key gets 401.
+//! - `$cbs` put-token: 202 (or 200: [`Broker::set_put_token_status`]) with the request's
+//!   message-id as correlation-id; when the broker is given keys, a SAS token whose signature
+//!   does not match its `skn` key gets 401.
 //! - `$management` READ of `com.microsoft:eventhub`: name, created_at, partition_count,
 //!   partition_ids.
 //! - Any other target: a receiving link whose messages are recorded (batch messages, format
@@ -17,7 +18,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -92,6 +93,10 @@ impl Default for BrokerSettings {
 pub struct ReceivedMessage {
     /// The target address of the link it came on.
     pub address: String,
+    /// The message-format of the transfer that carried it (`0x80013700` for a batch).
+    pub message_format: u32,
+    /// Whether it came inside a batch message.
+    pub batched: bool,
     /// `message-id`, as a string.
     pub message_id: Option<String>,
     /// `content-type`.
@@ -107,6 +112,7 @@ pub struct ReceivedMessage {
 struct Inner {
     settings: BrokerSettings,
     fault: Mutex<Fault>,
+    put_token_status: AtomicI32,
     received: Mutex<Vec<ReceivedMessage>>,
     arrived: Notify,
     /// Tasks of open connections (socket bridges and AMQP handlers).
@@ -159,6 +165,7 @@ impl Broker {
         let inner = Arc::new(Inner {
             settings,
             fault: Mutex::new(Fault::None),
+            put_token_status: AtomicI32::new(202),
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             connections: Mutex::new(Vec::new()),
@@ -183,19 +190,20 @@ impl Broker {
 
     /// A connection string naming this broker with the emulator convention.
     pub fn connection_string(&self, key_name: &str, key: &str, entity: Option<&str>) -> String {
-        let mut text = format!(
-            "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName={key_name};SharedAccessKey={key};UseDevelopmentEmulator=true",
-            self.addr.port()
-        );
-        if let Some(entity) = entity {
-            text.push_str(&format!(";EntityPath={entity}"));
-        }
-        text
+        super::peers::emulator_connection_string(self.addr, key_name, key, entity)
     }
 
     /// Switches what the next transfers get.
     pub fn set_fault(&self, fault: Fault) {
         *self.inner.fault.lock().unwrap_or_else(|e| e.into_inner()) = fault;
+    }
+
+    /// The status an accepted put-token is answered with: 202 (the default) or 200, both of
+    /// which the CBS specification and Azure's SDKs take as success.
+    pub fn set_put_token_status(&self, status: u16) {
+        self.inner
+            .put_token_status
+            .store(i32::from(status), Relaxed);
     }
 
     /// Everything recorded so far.
@@ -453,7 +461,7 @@ async fn serve_requests(mut receiver: Receiver, inner: Arc<Inner>, replies: Arc<
                 let token_type = string_property(&request, "type").unwrap_or_default();
                 if token_accepted(&inner.settings.keys, &token_type, &token) {
                     inner.tokens_put.fetch_add(1, Relaxed);
-                    (202, Value::Null)
+                    (inner.put_token_status.load(Relaxed), Value::Null)
                 } else {
                     inner.tokens_refused.fetch_add(1, Relaxed);
                     (401, Value::Null)
@@ -593,7 +601,8 @@ async fn serve_entity(mut receiver: Receiver, address: String, inner: Arc<Inner>
 /// The events a transfer carries: the batch's inner messages, or the message itself.
 fn unpack(delivery: &Delivery<Body<Value>>, address: &str) -> Vec<ReceivedMessage> {
     let message = delivery.message();
-    if *delivery.message_format() == Some(BATCH_MESSAGE_FORMAT)
+    let format = delivery.message_format().unwrap_or(0);
+    if format == BATCH_MESSAGE_FORMAT
         && let Body::Data(sections) = &message.body
     {
         return sections
@@ -601,14 +610,19 @@ fn unpack(delivery: &Delivery<Body<Value>>, address: &str) -> Vec<ReceivedMessag
             .filter_map(|section| {
                 let Deserializable(inner): Deserializable<Message<Body<Value>>> =
                     serde_amqp::from_slice(&section.0).ok()?;
-                Some(record(&inner, address))
+                Some(record(&inner, address, format, true))
             })
             .collect();
     }
-    vec![record(message, address)]
+    vec![record(message, address, format, false)]
 }
 
-fn record(message: &Message<Body<Value>>, address: &str) -> ReceivedMessage {
+fn record(
+    message: &Message<Body<Value>>,
+    address: &str,
+    message_format: u32,
+    batched: bool,
+) -> ReceivedMessage {
     let properties = message.properties.as_ref();
     let message_id = properties
         .and_then(|p| p.message_id.as_ref())
@@ -650,6 +664,8 @@ fn record(message: &Message<Body<Value>>, address: &str) -> ReceivedMessage {
     };
     ReceivedMessage {
         address: address.to_owned(),
+        message_format,
+        batched,
         message_id,
         content_type,
         partition_key,

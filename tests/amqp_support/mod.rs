@@ -1,8 +1,11 @@
-//! Support for the AMQP tests and benchmark: the in-repo AMQP 1.0 test broker ([`broker`]),
-//! events from twinroute's generator, attempts with a deadline, and the documented AMQP shapes.
+//! Support for the AMQP tests and benchmark: the in-repo AMQP 1.0 test broker ([`broker`]), the
+//! Qpid Proton test peer ([`proton`]), both behind [`peers::TestPeer`], events from twinroute's
+//! generator, attempts with a deadline, and the documented AMQP shapes.
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod peers;
+pub mod proton;
 
 use std::sync::Arc;
 use std::time::Duration;
