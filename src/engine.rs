@@ -559,13 +559,21 @@ impl Source {
                 break;
             }
             let mut now = self.clock.elapsed();
-            if scheduled.due > now + Duration::from_millis(1) {
+            // An event is never emitted before it is due, so nothing done with it (routing, an
+            // attempt) is stamped earlier than its `time`. tokio's timers round up to the next
+            // millisecond: one wake-up emits every event due by then.
+            if scheduled.due > now {
                 self.flush_all(&mut pending, &mut stats).await;
-                tokio::select! {
-                    () = tokio::time::sleep_until(start + scheduled.due) => {}
-                    () = self.stop.cancelled() => break,
+                while scheduled.due > now {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(start + scheduled.due) => {}
+                        () = self.stop.cancelled() => break,
+                    }
+                    now = self.clock.elapsed();
                 }
-                now = self.clock.elapsed();
+                if self.stop.is_cancelled() {
+                    break;
+                }
             } else if now > scheduled.due {
                 let lag = now - scheduled.due;
                 stats.lag_max = stats.lag_max.max(lag);

@@ -194,3 +194,49 @@ fn a_store_that_refuses_every_write_spills_every_dead_letter() {
         "{spilled:?}"
     );
 }
+
+#[test]
+fn no_attempt_is_stamped_before_its_events_time() {
+    use twinroute::clock::Timestamp;
+    use twinroute::generator::Generator;
+
+    let dir = tempfile::tempdir().unwrap();
+    let settings = support::settings(&support::one_endpoint(
+        serde_json::json!({ "properties": { "endpointType": "EventHub" }, "simulate": {} }),
+        serde_json::json!({}),
+        serde_json::json!({ "seed": 5, "twins": 100, "count": 3000,
+                            "startTime": "2026-02-03T04:05:06Z",
+                            "rate": { "shape": "constant", "eventsPerSecond": 1000 } }),
+    ));
+    let start = settings.workload.start_time.unwrap();
+    let times: std::collections::HashMap<String, Timestamp> =
+        Generator::new(&settings.workload, &settings.host_name, start)
+            // Telemetry carries no `time` (ADT's telemetry events have none).
+            .filter_map(|s| {
+                let time = Timestamp::parse_rfc3339(s.event.time.as_deref()?).unwrap();
+                Some((s.event.id.to_string(), time))
+            })
+            .collect();
+    let ledger = dir.path().join("ledger.ndjson");
+    let report = support::run_virtual(settings, &ledger, &dir.path().join("spill"));
+    assert!(report.balanced);
+    let lines = support::ledger(&ledger);
+    assert_eq!(lines.len(), 3000);
+    assert!(times.len() > 1000, "most events carry a time");
+    let early: Vec<String> = lines
+        .iter()
+        .filter_map(|line| {
+            let id = line["eventId"].as_str().unwrap();
+            let time = times.get(id)?;
+            let attempt = line["firstAttemptAt"].as_str().unwrap();
+            (Timestamp::parse_rfc3339(attempt).unwrap() < *time)
+                .then(|| format!("{id}: time {time}, first attempt {attempt}"))
+        })
+        .collect();
+    assert!(
+        early.is_empty(),
+        "{} attempts before their event's time, e.g. {:?}",
+        early.len(),
+        early.first()
+    );
+}
