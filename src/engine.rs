@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::account::{self, Accounts, Ending, Outcome};
 use crate::clock::{Clock, WallTimer};
-use crate::config::{Connection, DeadLetterLocation, Settings};
-use crate::deadletter::DeadLetterStore;
+use crate::config::{Connection, DeadLetterLocation, InputSchema, Settings};
+use crate::deadletter::{BlobBody, DeadLetterStore};
 use crate::deadletter::blob::{BlobStore, EntraTokenSource, TokenSource, UserAssignedId};
 use crate::deadletter::folder::FolderStore;
 use crate::deadletter::writer::{DeadLetterWriter, EndpointStores, WriterSettings};
@@ -213,9 +213,8 @@ fn build_endpoints(
                     let keys = std::iter::once(key1.clone())
                         .chain(access_key2.clone())
                         .collect();
-                    let topic = topic_resource_id
-                        .clone()
-                        .unwrap_or_else(|| default_topic_id(url));
+                    let topic =
+                        event_grid_topic(topic_resource_id.as_deref(), Some(url), &endpoint.name);
                     Box::new(EventGridSink::new(
                         http.clone(),
                         url,
@@ -293,14 +292,43 @@ fn build_endpoints(
                 });
             }
             let retention = endpoint.delivery.dead_letter_retention;
+            let body = match &endpoint.connection {
+                Connection::EventGrid {
+                    input_schema: InputSchema::EventGrid,
+                    topic_endpoint,
+                    topic_resource_id,
+                    ..
+                } => BlobBody::EventGrid {
+                    topic: Arc::from(event_grid_topic(
+                        topic_resource_id.as_deref(),
+                        topic_endpoint.as_deref(),
+                        &endpoint.name,
+                    )),
+                },
+                _ => BlobBody::CloudEvent,
+            };
             let stores = store.map(|store| EndpointStores {
                 store,
                 spill: Some(spill.clone()),
                 retention,
+                body,
             });
             Ok(EndpointParts { sink, stores })
         })
         .collect()
+}
+
+/// The `topic` of an endpoint's Event Grid schema events: its `topicResourceId`, else an ARM id
+/// named after its `TopicEndpoint`'s host (a simulated topic may have none: then its name).
+fn event_grid_topic(
+    resource_id: Option<&str>,
+    topic_endpoint: Option<&str>,
+    endpoint: &str,
+) -> String {
+    match resource_id {
+        Some(id) => id.to_owned(),
+        None => default_topic_id(topic_endpoint.unwrap_or(endpoint)),
+    }
 }
 
 /// The `topic` of Event Grid schema events when the endpoint names no `topicResourceId`: an ARM id

@@ -240,3 +240,67 @@ fn no_attempt_is_stamped_before_its_events_time() {
         early.first()
     );
 }
+
+#[test]
+fn event_grid_schema_dead_letters_hold_the_event_grid_event_as_it_would_have_been_sent() {
+    use std::sync::Arc;
+    use twinroute::config::InputSchema;
+    use twinroute::delivery::worker::Delivery;
+    use twinroute::event::Serialized;
+    use twinroute::generator::Generator;
+    use twinroute::secret::Secret;
+    use twinroute::sink::http::{BatchLimits, EventGridSink};
+
+    let dir = tempfile::tempdir().unwrap();
+    let topic = "/subscriptions/s/resourceGroups/g/providers/Microsoft.EventGrid/topics/grid";
+    let topic_endpoint = "https://grid.westus2-1.eventgrid.azure.net/api/events";
+    let settings = support::settings(&support::one_endpoint(
+        serde_json::json!({
+            "properties": { "endpointType": "EventGrid", "TopicEndpoint": topic_endpoint,
+                            "accessKey1": "k", "inputSchema": "EventGridSchema",
+                            "topicResourceId": topic,
+                            "deadLetterSecret": dir.path().join("dl").to_str().unwrap() },
+            "simulate": { "failures": [ { "status": 400, "probability": 1.0 } ] }
+        }),
+        serde_json::json!({}),
+        serde_json::json!({ "seed": 8, "twins": 60, "count": 200 }),
+    ));
+    let sink = EventGridSink::new(
+        reqwest::Client::new(),
+        topic_endpoint,
+        vec![Secret::new("k".to_owned())],
+        InputSchema::EventGrid,
+        BatchLimits::default(),
+        topic,
+    );
+    let start = twinroute::generator::DEFAULT_START_TIME;
+    let sent: std::collections::HashMap<String, Vec<u8>> =
+        Generator::new(&settings.workload, &settings.host_name, start)
+            .map(|s| {
+                let delivery = Delivery::new(Arc::new(Serialized::new(s.event)), 0, Duration::ZERO);
+                let (body, _) = sink.body(std::slice::from_ref(&delivery));
+                // One event per request: the array's only element.
+                let one = body[1..body.len() - 1].to_vec();
+                (delivery.event.event.id.to_string(), one)
+            })
+            .collect();
+    let report = support::run_virtual(
+        settings,
+        &dir.path().join("ledger.ndjson"),
+        &dir.path().join("spill"),
+    );
+    assert_eq!(report.endpoints["ep-1"].dead_lettered, 200);
+    let files = support::files(&dir.path().join("dl"));
+    assert_eq!(files.len(), 200);
+    for (path, bytes) in &files {
+        let id = path.rsplit('/').next().unwrap().trim_end_matches(".json");
+        assert_eq!(
+            String::from_utf8_lossy(bytes),
+            String::from_utf8_lossy(&sent[id]),
+            "{path}"
+        );
+        let event: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert!(event.get("eventType").is_some() && event.get("specversion").is_none());
+        assert_eq!(event["topic"], topic);
+    }
+}

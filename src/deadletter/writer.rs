@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path};
+use super::{BlobBody, DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path};
 use crate::account::{Accounts, Ending, Outcome};
 use crate::clock::Clock;
 use crate::delivery::classify::AttemptResult;
@@ -42,6 +42,8 @@ pub struct EndpointStores {
     /// How long transient failures are retried (`deadLetterRetentionHours`); `None`: the
     /// writer's default.
     pub retention: Option<Duration>,
+    /// What a blob holds: the event in the schema the endpoint takes.
+    pub body: BlobBody,
 }
 
 /// The writer's settings.
@@ -106,7 +108,7 @@ impl DeadLetterWriter {
     }
 
     /// The blob for `job`.
-    pub fn blob(&self, job: &DeadLetterJob) -> DeadLetterBlob {
+    pub fn blob(&self, job: &DeadLetterJob, body: &BlobBody) -> DeadLetterBlob {
         let delivery = &job.delivery;
         let name = &self.accounts.endpoint_names()[job.endpoint];
         let status = match delivery.last_result {
@@ -115,7 +117,7 @@ impl DeadLetterWriter {
         };
         DeadLetterBlob {
             path: blob_path(name, self.clock.at(job.at), &delivery.event.event.id),
-            body: delivery.event.json().clone(),
+            body: body.of(&delivery.event),
             metadata: DeadLetterMetadata {
                 reason: job.reason.as_str(),
                 delivery_attempts: delivery.attempts,
@@ -170,7 +172,7 @@ impl DeadLetterWriter {
                         continue;
                     };
                     next_id += 1;
-                    let blob = self.blob(&job);
+                    let blob = self.blob(&job, &stores.body);
                     jobs.insert(next_id, job);
                     let (settings, abort, id) = (self.settings.clone(), self.abort.clone(), next_id);
                     running.spawn(async move { (id, write(&stores, &blob, &settings, &abort).await) });
