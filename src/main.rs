@@ -715,7 +715,10 @@ fn stop_on_signal(stop: CancellationToken) -> impl std::future::Future<Output = 
     #[cfg(unix)]
     let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
     };
     async move {
         #[cfg(unix)]

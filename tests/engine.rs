@@ -304,3 +304,104 @@ fn event_grid_schema_dead_letters_hold_the_event_grid_event_as_it_would_have_bee
         assert_eq!(event["topic"], topic);
     }
 }
+
+/// adt-facts §3 / issue 13: a dead-letter store that keeps failing transiently (a SAS URI to a
+/// closed port, retried for an hour) beside an endpoint whose dead-letters go to a folder.
+#[test]
+fn a_failing_dead_letter_store_holds_up_no_other_endpoint_and_a_stop_spills_its_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sas = format!(
+        "http://127.0.0.1:{closed}/devstoreaccount1/deadletters?sv=2024-11-04&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=c2ln"
+    );
+    let healthy_folder = dir.path().join("dl");
+    let refusing = serde_json::json!({ "failures": [ { "status": 400, "probability": 1.0 } ] });
+    let config = serde_json::json!({
+        "version": 1,
+        "endpoints": {
+            "failing": { "properties": { "endpointType": "EventHub", "deadLetterSecret": sas },
+                         "delivery": { "deadLetterRetentionHours": 1 }, "simulate": refusing },
+            "healthy": { "properties": { "endpointType": "EventHub",
+                                         "deadLetterSecret": healthy_folder.to_str().unwrap() },
+                         "simulate": refusing }
+        },
+        "routes": { "a": { "endpointName": "failing", "filter": "true" },
+                    "b": { "endpointName": "healthy", "filter": "true" } },
+        "workload": { "seed": 13, "twins": 40, "count": 200,
+                      "rate": { "shape": "constant", "eventsPerSecond": 2000 } }
+    });
+    let spill = dir.path().join("spill");
+    let options = RunOptions {
+        spill_folder: spill.clone(),
+        drain_timeout: Duration::from_secs(1),
+        ..RunOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (written_in_time, report) = runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let run = tokio::spawn(engine::run(
+            support::settings(&config),
+            options,
+            stop.clone(),
+        ));
+        // Generation takes 0.1 s; the healthy endpoint's 200 dead-letters follow at once. Ten
+        // seconds is far beyond that and far below the failing store's hour of retries.
+        let mut written_in_time = false;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if support::walk(&healthy_folder).len() == 200 {
+                written_in_time = true;
+                break;
+            }
+        }
+        let written = support::walk(&healthy_folder).len();
+        stop.cancel();
+        let report = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("a stop ends the run after its drain")
+            .unwrap()
+            .unwrap();
+        ((written_in_time, written), report)
+    });
+    assert!(
+        written_in_time.0,
+        "the healthy endpoint's dead-letters are written within seconds: {} of 200\n{}",
+        written_in_time.1,
+        report.summary()
+    );
+    assert!(report.balanced, "{}", report.summary());
+    let (failing, healthy) = (&report.endpoints["failing"], &report.endpoints["healthy"]);
+    assert_eq!(
+        (
+            healthy.dead_lettered,
+            healthy.dead_letter_spilled,
+            healthy.in_flight
+        ),
+        (200, 0, 0),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        (
+            failing.dead_lettered,
+            failing.dead_letter_spilled,
+            failing.in_flight
+        ),
+        (200, 200, 0),
+        "on stop, every pending dead-letter is spilled, none left inFlight\n{}",
+        report.summary()
+    );
+    let spilled = support::walk(&spill);
+    assert_eq!(spilled.len(), 200);
+    assert!(
+        spilled.iter().all(|p| p.starts_with("failing/")),
+        "{spilled:?}"
+    );
+}

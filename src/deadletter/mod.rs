@@ -8,8 +8,8 @@
 //! - [`blob`]: Azure Blob Storage (or Azurite): one Put Blob per event, from a container SAS URI
 //!   or with an Entra ID token; [`sas`] checks the SAS at startup.
 //! - [`throughput`]: dead-letter writes per second, for `examples/deadletter_bench.rs`.
-//! - [`writer`]: the dead-letter stage: its own bounded queue, retries of failing writes, and
-//!   the ending of each event once its blob is written.
+//! - [`writer`]: the dead-letter stage, one writer per endpoint: its own bounded queue, failing
+//!   writes waiting in a retry schedule, and the ending of each event once its blob is written.
 
 pub mod blob;
 pub mod folder;
