@@ -1,9 +1,11 @@
-//! The pipeline of one run, built downstream-first: ledger writer, dead-letter writer,
-//! endpoint workers, then the source (generator → router → per-endpoint bounded queues).
+//! The pipeline of one run, built downstream-first: ledger writer, then per endpoint its
+//! dead-letter writer and its worker, then the source (generator → router → per-endpoint bounded
+//! queues).
 //!
 //! A slow or dead endpoint does not slow the others: its worker keeps taking deliveries into its
 //! own retry schedule (up to `maxBacklog`); only then does its queue fill and the source wait,
-//! which shows as generator lag in the report.
+//! which shows as generator lag in the report. Likewise a failing dead-letter store only holds up
+//! its own endpoint's writer.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,11 +18,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::account::{self, Accounts, Ending, Outcome};
 use crate::clock::{Clock, WallTimer};
-use crate::config::{Connection, DeadLetterLocation, Settings};
-use crate::deadletter::DeadLetterStore;
+use crate::config::{Connection, DeadLetterLocation, InputSchema, Settings};
 use crate::deadletter::blob::{BlobStore, EntraTokenSource, TokenSource, UserAssignedId};
 use crate::deadletter::folder::FolderStore;
 use crate::deadletter::writer::{DeadLetterWriter, EndpointStores, WriterSettings};
+use crate::deadletter::{BlobBody, DeadLetterStore};
 use crate::delivery::policy::GiveUpReason;
 use crate::delivery::worker::{Delivery, Worker, WorkerSettings, WorkerStats};
 use crate::event::Serialized;
@@ -36,6 +38,9 @@ use crate::sink::{Sink, amqp};
 
 /// Deliveries the source hands to an endpoint's queue at once.
 pub const ROUTER_BATCH: usize = 256;
+/// Dead-letters an endpoint's worker hands its dead-letter writer before it waits (the writer
+/// itself holds up to the endpoint's `maxBacklog`).
+const DEAD_LETTER_QUEUE: usize = 1024;
 /// Events emitted this late or later count as behind schedule.
 const LATE: Duration = Duration::from_millis(10);
 
@@ -213,9 +218,8 @@ fn build_endpoints(
                     let keys = std::iter::once(key1.clone())
                         .chain(access_key2.clone())
                         .collect();
-                    let topic = topic_resource_id
-                        .clone()
-                        .unwrap_or_else(|| default_topic_id(url));
+                    let topic =
+                        event_grid_topic(topic_resource_id.as_deref(), Some(url), &endpoint.name);
                     Box::new(EventGridSink::new(
                         http.clone(),
                         url,
@@ -293,14 +297,43 @@ fn build_endpoints(
                 });
             }
             let retention = endpoint.delivery.dead_letter_retention;
+            let body = match &endpoint.connection {
+                Connection::EventGrid {
+                    input_schema: InputSchema::EventGrid,
+                    topic_endpoint,
+                    topic_resource_id,
+                    ..
+                } => BlobBody::EventGrid {
+                    topic: Arc::from(event_grid_topic(
+                        topic_resource_id.as_deref(),
+                        topic_endpoint.as_deref(),
+                        &endpoint.name,
+                    )),
+                },
+                _ => BlobBody::CloudEvent,
+            };
             let stores = store.map(|store| EndpointStores {
                 store,
                 spill: Some(spill.clone()),
                 retention,
+                body,
             });
             Ok(EndpointParts { sink, stores })
         })
         .collect()
+}
+
+/// The `topic` of an endpoint's Event Grid schema events: its `topicResourceId`, else an ARM id
+/// named after its `TopicEndpoint`'s host (a simulated topic may have none: then its name).
+fn event_grid_topic(
+    resource_id: Option<&str>,
+    topic_endpoint: Option<&str>,
+    endpoint: &str,
+) -> String {
+    match resource_id {
+        Some(id) => id.to_owned(),
+        None => default_topic_id(topic_endpoint.unwrap_or(endpoint)),
+    }
 }
 
 /// The `topic` of Event Grid schema events when the endpoint names no `topicResourceId`: an ARM id
@@ -348,24 +381,32 @@ pub async fn run(
     let route_names: Vec<String> = settings.routes.iter().map(|r| r.id.clone()).collect();
     let accounts = Accounts::new(endpoint_names.clone(), route_names, clock, ledger_tx);
 
-    let (dead_letter_tx, dead_letter_rx) = mpsc::channel(4096);
     let locations: Vec<Option<String>> = parts
         .iter()
         .map(|p| p.stores.as_ref().map(|s| s.store.describe()))
         .collect();
-    let writer = DeadLetterWriter::new(
-        options.writer.clone(),
-        dead_letter_rx,
-        parts.iter().map(|p| p.stores.clone()).collect(),
-        accounts.clone(),
-        clock,
-        abort.clone(),
-    );
-    let writer_task = tokio::spawn(writer.run());
 
     let mut senders = Vec::new();
     let mut workers = Vec::new();
+    let mut writers = Vec::new();
     for (index, (endpoint, part)) in settings.endpoints.iter().zip(parts).enumerate() {
+        // Each endpoint has its own dead-letter writer, as it has its own worker: a failing
+        // store holds up no other endpoint's dead-letters.
+        let dead_letter_tx = part.stores.map(|stores| {
+            let (tx, rx) = mpsc::channel(DEAD_LETTER_QUEUE);
+            let writer = DeadLetterWriter::new(
+                options.writer.clone(),
+                index,
+                stores,
+                rx,
+                endpoint.delivery.max_backlog.get(),
+                accounts.clone(),
+                clock,
+                abort.clone(),
+            );
+            writers.push(tokio::spawn(writer.run()));
+            tx
+        });
         let capacity = endpoint
             .delivery
             .queue_capacity
@@ -384,7 +425,7 @@ pub async fn run(
             },
             part.sink,
             rx,
-            part.stores.is_some().then(|| dead_letter_tx.clone()),
+            dead_letter_tx,
             accounts.clone(),
             clock,
             seed::stream(
@@ -395,7 +436,6 @@ pub async fn run(
         );
         workers.push(tokio::spawn(worker.run()));
     }
-    drop(dead_letter_tx);
 
     let drain = {
         let (stop, abort, timeout) = (stop.clone(), abort.clone(), options.drain_timeout);
@@ -445,7 +485,9 @@ pub async fn run(
     for worker in workers {
         stats.push(worker.await.ok());
     }
-    let _ = writer_task.await;
+    for writer in writers {
+        let _ = writer.await;
+    }
     drain.abort();
     if let Some(progress) = progress {
         progress.finish().await;
@@ -559,13 +601,21 @@ impl Source {
                 break;
             }
             let mut now = self.clock.elapsed();
-            if scheduled.due > now + Duration::from_millis(1) {
+            // An event is never emitted before it is due, so nothing done with it (routing, an
+            // attempt) is stamped earlier than its `time`. tokio's timers round up to the next
+            // millisecond: one wake-up emits every event due by then.
+            if scheduled.due > now {
                 self.flush_all(&mut pending, &mut stats).await;
-                tokio::select! {
-                    () = tokio::time::sleep_until(start + scheduled.due) => {}
-                    () = self.stop.cancelled() => break,
+                while scheduled.due > now {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(start + scheduled.due) => {}
+                        () = self.stop.cancelled() => break,
+                    }
+                    now = self.clock.elapsed();
                 }
-                now = self.clock.elapsed();
+                if self.stop.is_cancelled() {
+                    break;
+                }
             } else if now > scheduled.due {
                 let lag = now - scheduled.due;
                 stats.lag_max = stats.lag_max.max(lag);

@@ -651,8 +651,11 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
         ..RunOptions::default()
     };
     let runtime = if flags.virtual_time {
+        // The I/O driver is what delivers Ctrl-C and SIGTERM to the run; under virtual time it
+        // carries nothing else (every endpoint is simulated and every store local).
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
+            .enable_io()
             .start_paused(true)
             .build()
     } else {
@@ -667,9 +670,7 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
     };
     let stop = CancellationToken::new();
     let result = runtime.block_on(async {
-        if !flags.virtual_time {
-            tokio::spawn(stop_on_signal(stop.clone()));
-        }
+        tokio::spawn(stop_on_signal(stop.clone()));
         engine::run(settings, options, stop.clone()).await
     });
     let report = match result {
@@ -707,24 +708,33 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
     }
 }
 
-/// Ctrl-C or SIGTERM: stop generating and drain.
-async fn stop_on_signal(stop: CancellationToken) {
+/// Ctrl-C or SIGTERM: stop generating and drain, in real and in virtual time alike. The handlers
+/// are installed when this is called (inside the runtime), before the run starts: from then on a
+/// signal stops the run instead of killing the process.
+fn stop_on_signal(stop: CancellationToken) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                 }
             }
-            Err(_) => {
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    stop.cancel();
 }

@@ -444,3 +444,64 @@ fn a_thread_count_out_of_range_is_refused_naming_the_flag() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sigterm_under_virtual_time_stops_drains_and_writes_report_and_ledger_with_exit_130() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir,
+        "long.json",
+        r#"{"version": 1,
+            "endpoints": {"up-1": {"properties": {"endpointType": "EventHub"}, "simulate": {}},
+                          "down-1": {"properties": {"endpointType": "EventHub"},
+                                     "simulate": {"outages": [{"startSeconds": 0, "durationSeconds": 100000}]}}},
+            "routes": {"a": {"endpointName": "up-1", "filter": "true"}, "b": {"endpointName": "down-1", "filter": "true"}},
+            "workload": {"seed": 4, "twins": 50, "rate": {"shape": "constant", "eventsPerSecond": 500}}}"#,
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_twinroute"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "long.json",
+            "--virtual-time",
+            "--count",
+            "5000000",
+            "--report",
+            "report.json",
+            "--ledger",
+            "ledger.ndjson",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let report = report(&dir);
+    assert_eq!(report["clock"], "virtual");
+    assert_eq!(report["stoppedEarly"], true);
+    assert_eq!(report["balanced"], true, "{report:#}");
+    let generated = report["eventsGenerated"].as_u64().unwrap();
+    assert!(
+        generated > 0 && generated < 5_000_000,
+        "generation stopped early: {generated}"
+    );
+    assert_eq!(report["endpoints"]["up-1"]["delivered"], generated);
+    assert_eq!(report["endpoints"]["down-1"]["inFlight"], generated);
+    let ledger = std::fs::read_to_string(dir.path().join("ledger.ndjson")).unwrap();
+    assert!(ledger.ends_with('\n'), "the last ledger line is whole");
+    let mut lines = 0u64;
+    for line in ledger.lines() {
+        let parsed: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("ledger line {}: {e}: {line}", lines + 1));
+        assert!(parsed["outcome"] == "delivered" || parsed["outcome"] == "inFlight");
+        lines += 1;
+    }
+    assert_eq!(lines, 2 * generated);
+}

@@ -194,3 +194,214 @@ fn a_store_that_refuses_every_write_spills_every_dead_letter() {
         "{spilled:?}"
     );
 }
+
+#[test]
+fn no_attempt_is_stamped_before_its_events_time() {
+    use twinroute::clock::Timestamp;
+    use twinroute::generator::Generator;
+
+    let dir = tempfile::tempdir().unwrap();
+    let settings = support::settings(&support::one_endpoint(
+        serde_json::json!({ "properties": { "endpointType": "EventHub" }, "simulate": {} }),
+        serde_json::json!({}),
+        serde_json::json!({ "seed": 5, "twins": 100, "count": 3000,
+                            "startTime": "2026-02-03T04:05:06Z",
+                            "rate": { "shape": "constant", "eventsPerSecond": 1000 } }),
+    ));
+    let start = settings.workload.start_time.unwrap();
+    let times: std::collections::HashMap<String, Timestamp> =
+        Generator::new(&settings.workload, &settings.host_name, start)
+            // Telemetry carries no `time` (ADT's telemetry events have none).
+            .filter_map(|s| {
+                let time = Timestamp::parse_rfc3339(s.event.time.as_deref()?).unwrap();
+                Some((s.event.id.to_string(), time))
+            })
+            .collect();
+    let ledger = dir.path().join("ledger.ndjson");
+    let report = support::run_virtual(settings, &ledger, &dir.path().join("spill"));
+    assert!(report.balanced);
+    let lines = support::ledger(&ledger);
+    assert_eq!(lines.len(), 3000);
+    assert!(times.len() > 1000, "most events carry a time");
+    let early: Vec<String> = lines
+        .iter()
+        .filter_map(|line| {
+            let id = line["eventId"].as_str().unwrap();
+            let time = times.get(id)?;
+            let attempt = line["firstAttemptAt"].as_str().unwrap();
+            (Timestamp::parse_rfc3339(attempt).unwrap() < *time)
+                .then(|| format!("{id}: time {time}, first attempt {attempt}"))
+        })
+        .collect();
+    assert!(
+        early.is_empty(),
+        "{} attempts before their event's time, e.g. {:?}",
+        early.len(),
+        early.first()
+    );
+}
+
+#[test]
+fn event_grid_schema_dead_letters_hold_the_event_grid_event_as_it_would_have_been_sent() {
+    use std::sync::Arc;
+    use twinroute::config::InputSchema;
+    use twinroute::delivery::worker::Delivery;
+    use twinroute::event::Serialized;
+    use twinroute::generator::Generator;
+    use twinroute::secret::Secret;
+    use twinroute::sink::http::{BatchLimits, EventGridSink};
+
+    let dir = tempfile::tempdir().unwrap();
+    let topic = "/subscriptions/s/resourceGroups/g/providers/Microsoft.EventGrid/topics/grid";
+    let topic_endpoint = "https://grid.westus2-1.eventgrid.azure.net/api/events";
+    let settings = support::settings(&support::one_endpoint(
+        serde_json::json!({
+            "properties": { "endpointType": "EventGrid", "TopicEndpoint": topic_endpoint,
+                            "accessKey1": "k", "inputSchema": "EventGridSchema",
+                            "topicResourceId": topic,
+                            "deadLetterSecret": dir.path().join("dl").to_str().unwrap() },
+            "simulate": { "failures": [ { "status": 400, "probability": 1.0 } ] }
+        }),
+        serde_json::json!({}),
+        serde_json::json!({ "seed": 8, "twins": 60, "count": 200 }),
+    ));
+    let sink = EventGridSink::new(
+        reqwest::Client::new(),
+        topic_endpoint,
+        vec![Secret::new("k".to_owned())],
+        InputSchema::EventGrid,
+        BatchLimits::default(),
+        topic,
+    );
+    let start = twinroute::generator::DEFAULT_START_TIME;
+    let sent: std::collections::HashMap<String, Vec<u8>> =
+        Generator::new(&settings.workload, &settings.host_name, start)
+            .map(|s| {
+                let delivery = Delivery::new(Arc::new(Serialized::new(s.event)), 0, Duration::ZERO);
+                let (body, _) = sink.body(std::slice::from_ref(&delivery));
+                // One event per request: the array's only element.
+                let one = body[1..body.len() - 1].to_vec();
+                (delivery.event.event.id.to_string(), one)
+            })
+            .collect();
+    let report = support::run_virtual(
+        settings,
+        &dir.path().join("ledger.ndjson"),
+        &dir.path().join("spill"),
+    );
+    assert_eq!(report.endpoints["ep-1"].dead_lettered, 200);
+    let files = support::files(&dir.path().join("dl"));
+    assert_eq!(files.len(), 200);
+    for (path, bytes) in &files {
+        let id = path.rsplit('/').next().unwrap().trim_end_matches(".json");
+        assert_eq!(
+            String::from_utf8_lossy(bytes),
+            String::from_utf8_lossy(&sent[id]),
+            "{path}"
+        );
+        let event: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert!(event.get("eventType").is_some() && event.get("specversion").is_none());
+        assert_eq!(event["topic"], topic);
+    }
+}
+
+/// adt-facts §3 / issue 13: a dead-letter store that keeps failing transiently (a SAS URI to a
+/// closed port, retried for an hour) beside an endpoint whose dead-letters go to a folder.
+#[test]
+fn a_failing_dead_letter_store_holds_up_no_other_endpoint_and_a_stop_spills_its_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sas = format!(
+        "http://127.0.0.1:{closed}/devstoreaccount1/deadletters?sv=2024-11-04&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=c2ln"
+    );
+    let healthy_folder = dir.path().join("dl");
+    let refusing = serde_json::json!({ "failures": [ { "status": 400, "probability": 1.0 } ] });
+    let config = serde_json::json!({
+        "version": 1,
+        "endpoints": {
+            "failing": { "properties": { "endpointType": "EventHub", "deadLetterSecret": sas },
+                         "delivery": { "deadLetterRetentionHours": 1 }, "simulate": refusing },
+            "healthy": { "properties": { "endpointType": "EventHub",
+                                         "deadLetterSecret": healthy_folder.to_str().unwrap() },
+                         "simulate": refusing }
+        },
+        "routes": { "a": { "endpointName": "failing", "filter": "true" },
+                    "b": { "endpointName": "healthy", "filter": "true" } },
+        "workload": { "seed": 13, "twins": 40, "count": 200,
+                      "rate": { "shape": "constant", "eventsPerSecond": 2000 } }
+    });
+    let spill = dir.path().join("spill");
+    let options = RunOptions {
+        spill_folder: spill.clone(),
+        drain_timeout: Duration::from_secs(1),
+        ..RunOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (written_in_time, report) = runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let run = tokio::spawn(engine::run(
+            support::settings(&config),
+            options,
+            stop.clone(),
+        ));
+        // Generation takes 0.1 s; the healthy endpoint's 200 dead-letters follow at once. Ten
+        // seconds is far beyond that and far below the failing store's hour of retries.
+        let mut written_in_time = false;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if support::walk(&healthy_folder).len() == 200 {
+                written_in_time = true;
+                break;
+            }
+        }
+        let written = support::walk(&healthy_folder).len();
+        stop.cancel();
+        let report = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("a stop ends the run after its drain")
+            .unwrap()
+            .unwrap();
+        ((written_in_time, written), report)
+    });
+    assert!(
+        written_in_time.0,
+        "the healthy endpoint's dead-letters are written within seconds: {} of 200\n{}",
+        written_in_time.1,
+        report.summary()
+    );
+    assert!(report.balanced, "{}", report.summary());
+    let (failing, healthy) = (&report.endpoints["failing"], &report.endpoints["healthy"]);
+    assert_eq!(
+        (
+            healthy.dead_lettered,
+            healthy.dead_letter_spilled,
+            healthy.in_flight
+        ),
+        (200, 0, 0),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        (
+            failing.dead_lettered,
+            failing.dead_letter_spilled,
+            failing.in_flight
+        ),
+        (200, 200, 0),
+        "on stop, every pending dead-letter is spilled, none left inFlight\n{}",
+        report.summary()
+    );
+    let spilled = support::walk(&spill);
+    assert_eq!(spilled.len(), 200);
+    assert!(
+        spilled.iter().all(|p| p.starts_with("failing/")),
+        "{spilled:?}"
+    );
+}

@@ -8,8 +8,8 @@
 //! - [`blob`]: Azure Blob Storage (or Azurite): one Put Blob per event, from a container SAS URI
 //!   or with an Entra ID token; [`sas`] checks the SAS at startup.
 //! - [`throughput`]: dead-letter writes per second, for `examples/deadletter_bench.rs`.
-//! - [`writer`]: the dead-letter stage: its own bounded queue, retries of failing writes, and
-//!   the ending of each event once its blob is written.
+//! - [`writer`]: the dead-letter stage, one writer per endpoint: its own bounded queue, failing
+//!   writes waiting in a retry schedule, and the ending of each event once its blob is written.
 
 pub mod blob;
 pub mod folder;
@@ -21,17 +21,46 @@ pub mod writer;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::clock::Timestamp;
+use crate::event::Serialized;
+
+/// What a dead-letter blob holds: the event as its endpoint would have been sent it ("dead-lettered
+/// messages will match the schema of the original event that was intended to be delivered to
+/// your original endpoint", adt-facts §3), one event, never an array.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BlobBody {
+    /// The structured CloudEvent: every endpoint but an `EventGridSchema` topic.
+    #[default]
+    CloudEvent,
+    /// The event in Event Grid's schema, for a topic with `inputSchema: EventGridSchema`.
+    EventGrid {
+        /// The events' `topic`.
+        topic: Arc<str>,
+    },
+}
+
+impl BlobBody {
+    /// The body of `event`'s dead-letter.
+    pub fn of(&self, event: &Serialized) -> Bytes {
+        match self {
+            BlobBody::CloudEvent => event.json().clone(),
+            BlobBody::EventGrid { topic } => {
+                Bytes::from(crate::sink::http::event_grid_json(&event.event, topic))
+            }
+        }
+    }
+}
 
 /// One dead-lettered event, ready to store.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetterBlob {
     /// Path inside the container: `<endpoint-name>/<yyyy>/<mm>/<dd>/<hh>/<event-id>.json`.
     pub path: String,
-    /// The event's bytes, exactly as delivered.
+    /// The event's bytes, exactly as they would have been delivered ([`BlobBody`]).
     pub body: Bytes,
     /// Diagnostics kept beside the body (blob metadata), never inside it.
     pub metadata: DeadLetterMetadata,

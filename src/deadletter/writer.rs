@@ -1,18 +1,25 @@
-//! The dead-letter stage: its own bounded queue and concurrency, between the endpoint workers
-//! and the stores. A transient store failure is retried with backoff for up to the retention
-//! time while delivery goes on; what cannot be written in the end is spilled to a local folder
-//! (same layout); only if that fails too is the event dropped, counted and logged.
+//! The dead-letter stage: one writer per endpoint, as delivery has one worker per endpoint, so a
+//! failing store holds up no other endpoint's dead-letters.
+//!
+//! A writer takes given-up deliveries from its endpoint's bounded queue and keeps at most
+//! `concurrency` writes in flight. A write that fails transiently waits for its retry in a
+//! deadline-ordered schedule (first backoff doubling to a minute, for up to the retention time),
+//! holding no write slot while it waits; what the store cannot take in the end is spilled to a
+//! local folder (same layout); only if that fails too is the event dropped, counted and logged.
+//! When the run is aborted (a stop whose drain timeout ran out), every dead-letter still pending
+//! — queued, waiting for a retry or being written — is spilled, never left `inFlight`.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::{DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path};
+use super::{BlobBody, DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path};
 use crate::account::{Accounts, Ending, Outcome};
 use crate::clock::Clock;
 use crate::delivery::classify::AttemptResult;
@@ -42,12 +49,17 @@ pub struct EndpointStores {
     /// How long transient failures are retried (`deadLetterRetentionHours`); `None`: the
     /// writer's default.
     pub retention: Option<Duration>,
+    /// What a blob holds: the event in the schema the endpoint takes.
+    pub body: BlobBody,
 }
 
-/// The writer's settings.
+/// The longest wait between two tries of a failing write.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The writers' settings (each endpoint's writer has its own slots and schedule).
 #[derive(Debug, Clone)]
 pub struct WriterSettings {
-    /// Writes in flight at once.
+    /// Writes in flight at once, per endpoint.
     pub concurrency: usize,
     /// How long a transient failure is retried when the endpoint does not say (Event Grid: 4 hours).
     pub retention: Duration,
@@ -65,43 +77,126 @@ impl Default for WriterSettings {
     }
 }
 
+impl WriterSettings {
+    /// How long to wait before trying a write again after its `failures`-th transient failure,
+    /// `waited` having been spent waiting already; `None` once the wait would pass `retention`
+    /// (the blob is then spilled).
+    pub fn retry_wait(
+        &self,
+        failures: u32,
+        waited: Duration,
+        retention: Duration,
+    ) -> Option<Duration> {
+        let doublings = failures.saturating_sub(1).min(31);
+        let wait = self
+            .first_backoff
+            .saturating_mul(1 << doublings)
+            .min(MAX_BACKOFF);
+        (waited + wait <= retention).then_some(wait)
+    }
+}
+
+/// Where a write goes.
+#[derive(Debug)]
+enum Target {
+    /// The endpoint's location.
+    Store,
+    /// The spill folder, after the location refused (why).
+    Spill(StoreError),
+}
+
+/// A dead-letter the writer holds until it ends.
+struct Pending {
+    job: DeadLetterJob,
+    blob: Arc<DeadLetterBlob>,
+    /// Transient failures so far.
+    failures: u32,
+    /// Time spent waiting for retries so far.
+    waited: Duration,
+}
+
+/// A pending write waiting for its retry.
+struct Retry {
+    due: Duration,
+    /// Tie-break for equal deadlines: first scheduled, first retried (deterministic).
+    seq: u64,
+    pending: Pending,
+}
+
+impl PartialEq for Retry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Retry {}
+impl PartialOrd for Retry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Retry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+/// How a dead-letter ended.
 enum Written {
     Stored,
     Spilled,
     Failed(StoreError),
-    Aborted,
 }
 
-/// The dead-letter stage.
+/// One endpoint's dead-letter stage.
 pub struct DeadLetterWriter {
     settings: WriterSettings,
+    endpoint: usize,
+    stores: EndpointStores,
     inbox: mpsc::Receiver<DeadLetterJob>,
-    stores: Vec<Option<EndpointStores>>,
     accounts: Arc<Accounts>,
     clock: Clock,
     abort: CancellationToken,
-    reported: Vec<AtomicBool>,
+    /// Dead-letters held (ready, waiting, being written) before intake pauses.
+    max_pending: usize,
+    /// Ready for a write slot, in order.
+    ready: VecDeque<(Pending, Target)>,
+    /// Waiting for a retry, by deadline.
+    waiting: BinaryHeap<Reverse<Retry>>,
+    seq: u64,
+    running: JoinSet<Result<(), StoreError>>,
+    writing: HashMap<task::Id, (u64, Pending, Target)>,
+    reported: bool,
 }
 
 impl DeadLetterWriter {
-    /// A writer for `stores` (one per endpoint, `None` where the endpoint has no location).
+    /// The writer of endpoint `endpoint`'s dead-letters into `stores`, holding at most
+    /// `max_pending` of them at once (then its queue fills and the endpoint's worker waits).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: WriterSettings,
+        endpoint: usize,
+        stores: EndpointStores,
         inbox: mpsc::Receiver<DeadLetterJob>,
-        stores: Vec<Option<EndpointStores>>,
+        max_pending: usize,
         accounts: Arc<Accounts>,
         clock: Clock,
         abort: CancellationToken,
     ) -> Self {
-        let reported = stores.iter().map(|_| AtomicBool::new(false)).collect();
         DeadLetterWriter {
             settings,
-            inbox,
+            endpoint,
             stores,
+            inbox,
             accounts,
             clock,
             abort,
-            reported,
+            max_pending: max_pending.max(1),
+            ready: VecDeque::new(),
+            waiting: BinaryHeap::new(),
+            seq: 0,
+            running: JoinSet::new(),
+            writing: HashMap::new(),
+            reported: false,
         }
     }
 
@@ -115,7 +210,7 @@ impl DeadLetterWriter {
         };
         DeadLetterBlob {
             path: blob_path(name, self.clock.at(job.at), &delivery.event.event.id),
-            body: delivery.event.json().clone(),
+            body: self.stores.body.of(&delivery.event),
             metadata: DeadLetterMetadata {
                 reason: job.reason.as_str(),
                 delivery_attempts: delivery.attempts,
@@ -129,111 +224,203 @@ impl DeadLetterWriter {
         }
     }
 
-    /// Runs until every job is written and the queue is closed, or until aborted.
+    fn held(&self) -> usize {
+        self.ready.len() + self.waiting.len() + self.writing.len()
+    }
+
+    /// Runs until the queue is closed and every dead-letter has ended, or until aborted (then
+    /// every one still pending is spilled).
     pub async fn run(mut self) {
-        let mut running: JoinSet<(u64, Written)> = JoinSet::new();
-        let mut jobs: HashMap<u64, DeadLetterJob> = HashMap::new();
-        let mut next_id = 0u64;
+        let start = self.clock.start_instant();
         let mut open = true;
         loop {
-            if !open && running.is_empty() {
+            self.start_writes();
+            if !open && self.held() == 0 {
                 break;
             }
+            let next_retry = self.waiting.peek().map(|Reverse(retry)| start + retry.due);
+            let intake = open && self.held() < self.max_pending;
             tokio::select! {
                 biased;
                 () = self.abort.cancelled() => {
-                    running.abort_all();
-                    self.inbox.close();
-                    let mut left: Vec<(u64, DeadLetterJob)> = jobs.drain().collect();
-                    left.sort_by_key(|(id, _)| *id);
-                    let mut left: Vec<DeadLetterJob> = left.into_iter().map(|(_, job)| job).collect();
-                    while let Ok(job) = self.inbox.try_recv() {
-                        left.push(job);
-                    }
-                    for job in left {
-                        self.end(&job, Outcome::InFlight, Some(GiveUpReason::ShutdownBeforeDelivery), Some(job.reason)).await;
-                    }
+                    self.spill_everything().await;
                     break;
                 }
-                Some(done) = running.join_next(), if !running.is_empty() => {
-                    let Ok((id, written)) = done else { continue };
-                    let Some(job) = jobs.remove(&id) else { continue };
-                    self.finish(job, written).await;
+                Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                    let (id, result) = match done {
+                        Ok((id, result)) => (id, result),
+                        // A store that panicked: its write failed, for good.
+                        Err(error) => (error.id(), Err(StoreError::Permanent(error.to_string()))),
+                    };
+                    if let Some((_, pending, target)) = self.writing.remove(&id) {
+                        self.written(pending, target, result).await;
+                    }
                 }
-                job = self.inbox.recv(), if open && running.len() < self.settings.concurrency => {
-                    let Some(job) = job else {
-                        open = false;
-                        continue;
-                    };
-                    let Some(stores) = self.stores.get(job.endpoint).cloned().flatten() else {
-                        self.finish(job, Written::Failed(StoreError::Permanent("no dead-letter location".into()))).await;
-                        continue;
-                    };
-                    next_id += 1;
-                    let blob = self.blob(&job);
-                    jobs.insert(next_id, job);
-                    let (settings, abort, id) = (self.settings.clone(), self.abort.clone(), next_id);
-                    running.spawn(async move { (id, write(&stores, &blob, &settings, &abort).await) });
+                () = tokio::time::sleep_until(next_retry.unwrap_or(start)), if next_retry.is_some() => {
+                    let now = self.clock.elapsed();
+                    while let Some(Reverse(retry)) = self.waiting.peek()
+                        && retry.due <= now
+                    {
+                        let Some(Reverse(retry)) = self.waiting.pop() else { break };
+                        self.ready.push_back((retry.pending, Target::Store));
+                    }
+                }
+                job = self.inbox.recv(), if intake => match job {
+                    Some(job) => {
+                        let blob = Arc::new(self.blob(&job));
+                        let pending = Pending { job, blob, failures: 0, waited: Duration::ZERO };
+                        self.ready.push_back((pending, Target::Store));
+                    }
+                    None => open = false,
+                },
+            }
+        }
+    }
+
+    /// Starts writes while slots are free and dead-letters are ready.
+    fn start_writes(&mut self) {
+        while self.writing.len() < self.settings.concurrency {
+            let Some((pending, target)) = self.ready.pop_front() else {
+                break;
+            };
+            // A spill is queued only when there is a spill folder (`spill_later`).
+            let store = match (&target, &self.stores.spill) {
+                (Target::Spill(_), Some(spill)) => spill.clone(),
+                _ => self.stores.store.clone(),
+            };
+            let blob = pending.blob.clone();
+            let handle = self.running.spawn(async move { store.put(&blob).await });
+            self.seq += 1;
+            self.writing
+                .insert(handle.id(), (self.seq, pending, target));
+        }
+    }
+
+    /// A write came back.
+    async fn written(
+        &mut self,
+        mut pending: Pending,
+        target: Target,
+        result: Result<(), StoreError>,
+    ) {
+        match (target, result) {
+            (Target::Store, Ok(())) => self.finish(pending, Written::Stored).await,
+            (Target::Spill(_), Ok(())) => self.finish(pending, Written::Spilled).await,
+            (Target::Spill(error), Err(spill_error)) => {
+                let error = StoreError::Permanent(format!("{error}; spill folder: {spill_error}"));
+                self.finish(pending, Written::Failed(error)).await;
+            }
+            (Target::Store, Err(error @ StoreError::Permanent(_))) => {
+                self.spill_later(pending, error).await;
+            }
+            (Target::Store, Err(error @ StoreError::Transient(_))) => {
+                pending.failures += 1;
+                let retention = self.stores.retention.unwrap_or(self.settings.retention);
+                match self
+                    .settings
+                    .retry_wait(pending.failures, pending.waited, retention)
+                {
+                    Some(wait) => {
+                        pending.waited += wait;
+                        self.seq += 1;
+                        self.waiting.push(Reverse(Retry {
+                            due: self.clock.elapsed() + wait,
+                            seq: self.seq,
+                            pending,
+                        }));
+                    }
+                    None => self.spill_later(pending, error).await,
                 }
             }
         }
     }
 
-    async fn finish(&self, job: DeadLetterJob, written: Written) {
-        let counters = &self.accounts.endpoints[job.endpoint];
+    /// Queues `pending` for the spill folder, or ends it as failed when there is none.
+    async fn spill_later(&mut self, pending: Pending, error: StoreError) {
+        if self.stores.spill.is_some() {
+            self.ready.push_back((pending, Target::Spill(error)));
+        } else {
+            self.finish(pending, Written::Failed(error)).await;
+        }
+    }
+
+    /// The run was aborted: everything still pending is spilled now, in the order it came.
+    async fn spill_everything(&mut self) {
+        self.running.abort_all();
+        self.inbox.close();
+        let mut writing: Vec<(u64, Pending)> = self
+            .writing
+            .drain()
+            .map(|(_, (seq, pending, _))| (seq, pending))
+            .collect();
+        writing.sort_by_key(|(seq, _)| *seq);
+        let mut left: Vec<Pending> = writing.into_iter().map(|(_, pending)| pending).collect();
+        left.extend(self.ready.drain(..).map(|(pending, _)| pending));
+        left.extend(
+            std::mem::take(&mut self.waiting)
+                .into_sorted_vec()
+                .into_iter()
+                .rev()
+                .map(|Reverse(retry)| retry.pending),
+        );
+        while let Ok(job) = self.inbox.try_recv() {
+            let blob = Arc::new(self.blob(&job));
+            left.push(Pending {
+                job,
+                blob,
+                failures: 0,
+                waited: Duration::ZERO,
+            });
+        }
+        let stopped = || StoreError::Transient("the run stopped before it was written".into());
+        for pending in left {
+            let written = match &self.stores.spill {
+                Some(spill) => match spill.put(&pending.blob).await {
+                    Ok(()) => Written::Spilled,
+                    Err(error) => Written::Failed(StoreError::Permanent(format!(
+                        "{}; spill folder: {error}",
+                        stopped()
+                    ))),
+                },
+                None => Written::Failed(stopped()),
+            };
+            self.finish(pending, written).await;
+        }
+    }
+
+    async fn finish(&mut self, pending: Pending, written: Written) {
+        let job = &pending.job;
+        let counters = &self.accounts.endpoints[self.endpoint];
         counters.dead_letter_pending.fetch_sub(1, Relaxed);
-        match written {
-            Written::Stored => {
-                self.end(&job, Outcome::DeadLettered, Some(job.reason), None)
-                    .await
-            }
+        let (outcome, reason, cause) = match written {
+            Written::Stored => (Outcome::DeadLettered, job.reason, None),
             Written::Spilled => {
                 counters.dead_letter_spilled.fetch_add(1, Relaxed);
-                self.end(&job, Outcome::DeadLettered, Some(job.reason), None)
-                    .await;
+                (Outcome::DeadLettered, job.reason, None)
             }
             Written::Failed(error) => {
-                if !self.reported[job.endpoint].swap(true, Relaxed) {
+                if !self.reported {
+                    self.reported = true;
                     tracing::error!(
-                        endpoint = %self.accounts.endpoint_names()[job.endpoint],
+                        endpoint = %self.accounts.endpoint_names()[self.endpoint],
                         %error,
                         "dead-letters cannot be written; they are counted as dropped (reason NoDeadLetterLocation)"
                     );
                 }
-                self.end(
-                    &job,
+                (
                     Outcome::Dropped,
-                    Some(GiveUpReason::NoDeadLetterLocation),
+                    GiveUpReason::NoDeadLetterLocation,
                     Some(job.reason),
                 )
-                .await;
             }
-            Written::Aborted => {
-                self.end(
-                    &job,
-                    Outcome::InFlight,
-                    Some(GiveUpReason::ShutdownBeforeDelivery),
-                    Some(job.reason),
-                )
-                .await
-            }
-        }
-    }
-
-    async fn end(
-        &self,
-        job: &DeadLetterJob,
-        outcome: Outcome,
-        reason: Option<GiveUpReason>,
-        cause: Option<GiveUpReason>,
-    ) {
+        };
         self.accounts
             .end(Ending {
                 event_id: &job.delivery.event.event.id,
                 route: job.delivery.route,
                 endpoint: job.endpoint,
                 outcome,
-                reason,
+                reason: Some(reason),
                 cause,
                 attempts: job.delivery.attempts,
                 first_attempt_at: job.delivery.first_attempt_at,
@@ -243,40 +430,146 @@ impl DeadLetterWriter {
     }
 }
 
-/// Writes `blob`, retrying transient failures with backoff within the retention time, then
-/// spills it if the store never took it.
-async fn write(
-    stores: &EndpointStores,
-    blob: &DeadLetterBlob,
-    settings: &WriterSettings,
-    abort: &CancellationToken,
-) -> Written {
-    let mut backoff = settings.first_backoff;
-    let mut waited = Duration::ZERO;
-    let error = loop {
-        match stores.store.put(blob).await {
-            Ok(()) => return Written::Stored,
-            Err(error @ StoreError::Permanent(_)) => break error,
-            Err(error @ StoreError::Transient(_)) => {
-                if waited + backoff > stores.retention.unwrap_or(settings.retention) {
-                    break error;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = abort.cancelled() => return Written::Aborted,
-                }
-                waited += backoff;
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deadletter::folder::FolderStore;
+    use crate::deadletter::memory::MemoryStore;
+    use crate::event::Serialized;
+    use crate::generator::sample_events;
+
+    #[test]
+    fn retry_waits_double_to_a_minute_and_end_with_the_retention() {
+        let settings = WriterSettings::default();
+        let hour = Duration::from_secs(3600);
+        let waits: Vec<u64> = (1..=8)
+            .map(|n| {
+                settings
+                    .retry_wait(n, Duration::ZERO, hour)
+                    .unwrap()
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(
+            settings.retry_wait(1_000, Duration::ZERO, hour),
+            Some(MAX_BACKOFF)
+        );
+        assert_eq!(
+            settings.retry_wait(7, hour - Duration::from_secs(59), hour),
+            None
+        );
+        assert_eq!(
+            settings.retry_wait(7, hour - Duration::from_secs(60), hour),
+            Some(MAX_BACKOFF)
+        );
+    }
+
+    struct Run {
+        clock: Clock,
+        accounts: Arc<Accounts>,
+        store: Arc<MemoryStore>,
+        spill: tempfile::TempDir,
+    }
+
+    /// `count` dead-letters through one writer whose store fails transiently until `recovers`
+    /// (never: `None`); the run is aborted at `abort_at`.
+    async fn write(count: u64, recovers: Option<Duration>, abort_at: Duration) -> Run {
+        let clock = Clock::starting_at(crate::generator::DEFAULT_START_TIME);
+        let accounts = Accounts::new(vec!["ep".into()], vec!["all".into()], clock, None);
+        let store = Arc::new(MemoryStore::new());
+        store.fail_with(Some(StoreError::Transient("busy (test)".into())));
+        let spill = tempfile::tempdir().unwrap();
+        let stores = EndpointStores {
+            store: store.clone(),
+            spill: Some(Arc::new(FolderStore::new(spill.path()))),
+            retention: None,
+            body: BlobBody::CloudEvent,
+        };
+        let abort = CancellationToken::new();
+        let (tx, rx) = mpsc::channel(16);
+        let settings = WriterSettings {
+            concurrency: 2,
+            ..WriterSettings::default()
+        };
+        let writer = DeadLetterWriter::new(
+            settings,
+            0,
+            stores,
+            rx,
+            1000,
+            accounts.clone(),
+            clock,
+            abort.clone(),
+        );
+        let task = tokio::spawn(writer.run());
+        if let Some(after) = recovers {
+            let store = store.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                store.fail_with(None);
+            });
         }
-    };
-    match &stores.spill {
-        Some(spill) => match spill.put(blob).await {
-            Ok(()) => Written::Spilled,
-            Err(spill_error) => Written::Failed(StoreError::Permanent(format!(
-                "{error}; spill folder: {spill_error}"
-            ))),
-        },
-        None => Written::Failed(error),
+        tokio::spawn(async move {
+            tokio::time::sleep(abort_at).await;
+            abort.cancel();
+        });
+        for event in sample_events(3, 50, count) {
+            accounts.endpoints[0]
+                .dead_letter_pending
+                .fetch_add(1, Relaxed);
+            let job = DeadLetterJob {
+                endpoint: 0,
+                delivery: Delivery::new(Arc::new(Serialized::new(event)), 0, Duration::ZERO),
+                reason: GiveUpReason::NonRetriableStatus(400),
+                at: Duration::ZERO,
+            };
+            tx.send(job).await.unwrap();
+        }
+        drop(tx);
+        task.await.unwrap();
+        Run {
+            clock,
+            accounts,
+            store,
+            spill,
+        }
+    }
+
+    fn counts(run: &Run) -> (u64, u64, u64, u64) {
+        let c = &run.accounts.endpoints[0];
+        (
+            c.dead_lettered.load(Relaxed),
+            c.dead_letter_spilled.load(Relaxed),
+            c.in_flight.load(Relaxed),
+            c.dead_letter_pending.load(Relaxed),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_writes_wait_in_the_schedule_and_all_land_when_the_store_is_back() {
+        let run = write(
+            100,
+            Some(Duration::from_secs(600)),
+            Duration::from_secs(7200),
+        )
+        .await;
+        assert_eq!(counts(&run), (100, 0, 0, 0));
+        assert_eq!(run.store.blobs().len(), 100);
+        // Every write waited in the schedule at once (two slots): the last lands within a
+        // minute of the store's return, not a retention per two writes.
+        let took = run.clock.elapsed();
+        assert!(took < Duration::from_secs(700), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abort_spills_every_pending_dead_letter() {
+        let run = write(100, None, Duration::from_secs(90)).await;
+        assert_eq!(counts(&run), (100, 100, 0, 0));
+        assert!(run.store.blobs().is_empty());
+        let spilled = std::fs::read_dir(run.spill.path().join("ep/2026/01/01/00"))
+            .unwrap()
+            .count();
+        assert_eq!(spilled, 100);
     }
 }

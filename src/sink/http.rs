@@ -149,13 +149,7 @@ impl EventGridSink {
             InputSchema::EventGrid => {
                 let events: Vec<Vec<u8>> = batch
                     .iter()
-                    .map(|d| {
-                        serde_json::to_vec(&EventGridEvent {
-                            event: &d.event.event,
-                            topic: &self.topic,
-                        })
-                        .unwrap_or_default()
-                    })
+                    .map(|d| event_grid_json(&d.event.event, &self.topic))
                     .collect();
                 (
                     json_array(events.iter().map(Vec::as_slice)),
@@ -210,6 +204,12 @@ impl Sink for EventGridSink {
             answer
         }))
     }
+}
+
+/// `event` in Event Grid's schema, as a topic with `inputSchema: EventGridSchema` is sent it (one
+/// element of the request's array) and as its dead-letter holds it.
+pub fn event_grid_json(event: &Event, topic: &str) -> Vec<u8> {
+    serde_json::to_vec(&EventGridEvent { event, topic }).unwrap_or_default()
 }
 
 /// An event in Event Grid's schema (adt-facts §1.4): `type` → `eventType`, `time` →
