@@ -444,3 +444,62 @@ fn a_thread_count_out_of_range_is_refused_naming_the_flag() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_dead_letter_secret_that_looks_like_a_url_but_is_not_one_is_refused_unshown() {
+    let dir = tempfile::tempdir().unwrap();
+    let sas = "acct.blob.core.windows.net/dl?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=PLANTEDSIG";
+    for secret in [
+        format!("https:/{sas}"),
+        sas.to_owned(),
+        format!("htps://{sas}"),
+        format!("HTTPS:{sas}"),
+        "folder/dl?sig=PLANTEDSIG".to_owned(),
+        "folder/dl&sig=PLANTEDSIG".to_owned(),
+        "file:///tmp/dl?PLANTEDSIG".to_owned(),
+        "az:PLANTEDSIG".to_owned(),
+    ] {
+        let config = SECRET_CONFIG.replace(
+            "https://acct.blob.core.windows.net/dl?sv=2022-11-02&sp=cw&sig=SIGSECRET",
+            &secret,
+        );
+        let path = write(&dir, "typo.json", &config);
+        for args in [
+            &["validate", path.to_str().unwrap()][..],
+            &["validate", path.to_str().unwrap(), "--show"][..],
+            &["run", path.to_str().unwrap(), "--count", "1"][..],
+        ] {
+            let out = twinroute_in(&dir, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{secret} {args:?}: {stderr}");
+            assert!(
+                stderr.contains(
+                    "typo.json: endpoints.hub1.properties.deadLetterSecret: looks like a URL but is not one: "
+                ),
+                "{secret}: {stderr}"
+            );
+            let all = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+            assert!(!all.contains("PLANTED"), "{secret} {args:?}: {all}");
+        }
+    }
+    // A plain path, relative or absolute, stays a folder; so does a Windows drive path.
+    for folder in [
+        "dead-letters",
+        "/tmp/dead letters",
+        "C:\\dead-letters",
+        "file:///tmp/dl",
+    ] {
+        let config = SECRET_CONFIG.replace(
+            "https://acct.blob.core.windows.net/dl?sv=2022-11-02&sp=cw&sig=SIGSECRET",
+            &folder.replace('\\', "\\\\"),
+        );
+        let path = write(&dir, "folder.json", &config);
+        let out = twinroute(&["validate", path.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{folder}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

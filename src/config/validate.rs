@@ -16,7 +16,7 @@ use crate::delivery::config::{DeliveryConfig, DeliverySettings, SimulateConfig};
 use crate::event::EventType;
 use crate::filter::Filter;
 use crate::generator::{DEFAULT_MIX, RateShape, Step, WorkloadSettings};
-use crate::secret::{Secret, is_masked};
+use crate::secret::{Secret, is_masked, mask_uri};
 use crate::sink::http::WebhookMode;
 
 /// ADT's limit on endpoints per instance (not adjustable).
@@ -355,7 +355,7 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
             {
                 problems.push(
                     at("TopicEndpoint"),
-                    format!("must be an http(s) URL, found '{url}'"),
+                    format!("must be an http(s) URL, found '{}'", mask_uri(url)),
                 );
             }
             if !simulated {
@@ -541,6 +541,10 @@ fn connection_string_problem(value: &str) -> Option<String> {
 }
 
 /// `deadLetterSecret`: a container SAS URI, or (twinroute) a local folder as `file://` or a path.
+///
+/// It is a secret whatever it parses as: a value that looks like a URL but is not one (a query, a
+/// `sig=`, a scheme other than `https://`, `http://` or `file://`) is refused rather than taken
+/// for a folder whose name would then be shown, and the message never repeats the value.
 fn dead_letter_secret(
     value: &str,
     path: &str,
@@ -553,25 +557,90 @@ fn dead_letter_secret(
         );
         return None;
     }
-    if value.starts_with("https://") || value.starts_with("http://") {
-        return Some(DeadLetterLocation::BlobSas(Secret::new(value)));
+    match DeadLetterSecretKind::of(value) {
+        DeadLetterSecretKind::Http => Some(DeadLetterLocation::BlobSas(Secret::new(value))),
+        DeadLetterSecretKind::Folder(folder) if folder.is_empty() => {
+            problems.push(
+                path,
+                "is empty; give a container SAS URI, a file:// URI or a folder",
+            );
+            None
+        }
+        DeadLetterSecretKind::Folder(folder) => {
+            Some(DeadLetterLocation::Folder(PathBuf::from(folder)))
+        }
+        DeadLetterSecretKind::BrokenUrl(why) => {
+            problems.push(
+                path,
+                format!(
+                    "looks like a URL but is not one: {why}; give https://<account>.blob.core.windows.net/<container>?<SAS>, a file:// URI or a folder path (the value is not shown: it may hold a signature)"
+                ),
+            );
+            None
+        }
     }
-    let folder = value.strip_prefix("file://").unwrap_or(value);
-    if folder.is_empty() {
-        problems.push(
-            path,
-            "is empty; give a container SAS URI, a file:// URI or a folder",
-        );
-        return None;
+}
+
+/// What a `deadLetterSecret` is, judged from its text alone.
+#[derive(Debug, PartialEq, Eq)]
+enum DeadLetterSecretKind<'a> {
+    /// `http://` or `https://` (any case): a container SAS URI, checked as one.
+    Http,
+    /// A `file://` URI or a plain path: the folder.
+    Folder(&'a str),
+    /// Looks like a URL but is not one; why, without repeating the value.
+    BrokenUrl(&'static str),
+}
+
+impl<'a> DeadLetterSecretKind<'a> {
+    fn of(value: &'a str) -> Self {
+        let text = value.trim();
+        let has_query = text.contains('?');
+        let has_signature = text.to_ascii_lowercase().contains("sig=");
+        if let Some((scheme, rest)) = scheme_like(text) {
+            let after_slashes = rest.strip_prefix("//");
+            if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") {
+                return match after_slashes {
+                    Some(_) => DeadLetterSecretKind::Http,
+                    None => DeadLetterSecretKind::BrokenUrl(
+                        "its scheme is not followed by '//' (a slash is missing)",
+                    ),
+                };
+            }
+            if scheme.eq_ignore_ascii_case("file") {
+                return match after_slashes {
+                    None => DeadLetterSecretKind::BrokenUrl(
+                        "'file:' is not followed by '//' (a slash is missing)",
+                    ),
+                    Some(_) if has_query || has_signature => DeadLetterSecretKind::BrokenUrl(
+                        "a file:// URI names a folder and has no query (?…) or signature (sig=)",
+                    ),
+                    Some(folder) => DeadLetterSecretKind::Folder(folder),
+                };
+            }
+            return DeadLetterSecretKind::BrokenUrl(
+                "it starts with a scheme that is not https://, http:// or file://",
+            );
+        }
+        if has_query {
+            DeadLetterSecretKind::BrokenUrl("it has a query (?…) but no https:// scheme")
+        } else if has_signature {
+            DeadLetterSecretKind::BrokenUrl("it holds a signature (sig=) but no https:// scheme")
+        } else {
+            DeadLetterSecretKind::Folder(value)
+        }
     }
-    if value.contains("://") && !value.starts_with("file://") {
-        problems.push(
-            path,
-            "must be an https:// container SAS URI, a file:// URI or a folder path",
-        );
-        return None;
-    }
-    Some(DeadLetterLocation::Folder(PathBuf::from(folder)))
+}
+
+/// `scheme:rest` when `text` starts with something shaped like a URL scheme (RFC 3986: a letter,
+/// then letters, digits, `+`, `-`, `.`). A single letter before `:` is a Windows drive.
+fn scheme_like(text: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = text.split_once(':')?;
+    let shaped = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (shaped && scheme.len() > 1).then_some((scheme, rest))
 }
 
 fn routes(
