@@ -406,6 +406,9 @@ fn generate(path: &Path, overrides: Overrides) -> ExitCode {
         return write_error(error, written);
     }
     eprintln!("twinroute: generated {written} events");
+    if ended_short(promised_count(&settings), written) {
+        return ExitCode::from(EXIT_FAILURE);
+    }
     ExitCode::SUCCESS
 }
 
@@ -637,6 +640,7 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     announce_seed(&mut settings);
+    let promised = promised_count(&settings);
     let options = RunOptions {
         clock: if flags.virtual_time {
             ClockMode::Virtual
@@ -698,12 +702,37 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
     if let Some(path) = &flags.ledger {
         eprintln!("twinroute: ledger written to {}", path.display());
     }
+    let short = !report.stopped_early && ended_short(promised, report.events_generated);
     if !report.balanced {
         ExitCode::from(EXIT_UNBALANCED)
     } else if report.stopped_early {
         ExitCode::from(EXIT_STOPPED)
+    } else if short {
+        ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The events a run or `generate` must produce: `count`, unless `durationSeconds` may end it first.
+fn promised_count(settings: &Settings) -> Option<u64> {
+    match settings.workload.duration {
+        Some(_) => None,
+        None => settings.workload.count,
+    }
+}
+
+/// Says so when the rate shape stopped producing before `count` (validation refuses the shapes
+/// it can tell will; rounding at the very end of a shape can still cost an event).
+fn ended_short(promised: Option<u64>, generated: u64) -> bool {
+    match promised {
+        Some(count) if generated < count => {
+            eprintln!(
+                "twinroute: ended after {generated} of {count} events (workload.count): the rate shape (workload.rate) fell to 0 for good before count was reached"
+            );
+            true
+        }
+        _ => false,
     }
 }
 

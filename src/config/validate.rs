@@ -799,6 +799,11 @@ fn workload(
         (None, None, None) => Some(DEFAULT_COUNT),
         (count, _, None) => count,
     };
+    // `--count` lifts `durationSeconds` (the run and `generate` drop it).
+    let bounded_by_duration = duration.is_some() && overrides.count.is_none();
+    if let (Some(rate), Some(count), false) = (&rate, count, bounded_by_duration) {
+        unreachable_count(rate, count, problems);
+    }
     let start_time = config.start_time.as_ref().and_then(|text| {
         let parsed = Timestamp::parse_rfc3339(text);
         if parsed.is_none() {
@@ -821,6 +826,25 @@ fn workload(
         },
         seed_source,
     ))
+}
+
+/// A shape whose rate is 0 from some point on can never reach a `count` larger than what it
+/// yields before: the run would wait for events that never come.
+fn unreachable_count(rate: &RateShape, count: u64, problems: &mut Problems) {
+    let Some(idle) = rate.idle_for_good() else {
+        return;
+    };
+    // The schedule places events by the midpoint rate: allow for rounding of the area.
+    let reachable = (idle.events_before + 0.5).floor() as u64;
+    if count > reachable {
+        problems.push(
+            "workload.rate",
+            format!(
+                "the rate is 0 from {}s on, after about {reachable} events, so count {count} is never reached; end on a rate above 0, lower count, or bound the run with workload.durationSeconds",
+                idle.from
+            ),
+        );
+    }
 }
 
 fn seconds(value: f64, path: &str, problems: &mut Problems) -> Option<Duration> {
