@@ -39,7 +39,7 @@ const SECRET_CONFIG: &str = r#"{
   "endpoints": {
     "hub1": { "properties": { "endpointType": "EventHub",
       "connectionStringPrimaryKey": "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=TOPSECRET=;EntityPath=hub1",
-      "deadLetterSecret": "https://acct.blob.core.windows.net/dl?sv=2022-11-02&sp=cw&sig=SIGSECRET" } }
+      "deadLetterSecret": "https://acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=SIGSECRET" } }
   },
   "routes": { "r1": { "endpointName": "hub1", "filter": "true" } },
   "workload": { "seed": 9, "twins": 50, "count": 200 }
@@ -89,7 +89,7 @@ fn validate_show_masks_secrets() {
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         shown["endpoints"]["hub1"]["properties"]["deadLetterSecret"],
-        "https://acct.blob.core.windows.net/dl?***"
+        "https://acct.blob.core.windows.net/dlq?***"
     );
 }
 
@@ -448,7 +448,7 @@ fn a_thread_count_out_of_range_is_refused_naming_the_flag() {
 #[test]
 fn a_dead_letter_secret_that_looks_like_a_url_but_is_not_one_is_refused_unshown() {
     let dir = tempfile::tempdir().unwrap();
-    let sas = "acct.blob.core.windows.net/dl?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=PLANTEDSIG";
+    let sas = "acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=PLANTEDSIG";
     for secret in [
         format!("https:/{sas}"),
         sas.to_owned(),
@@ -460,7 +460,7 @@ fn a_dead_letter_secret_that_looks_like_a_url_but_is_not_one_is_refused_unshown(
         "az:PLANTEDSIG".to_owned(),
     ] {
         let config = SECRET_CONFIG.replace(
-            "https://acct.blob.core.windows.net/dl?sv=2022-11-02&sp=cw&sig=SIGSECRET",
+            "https://acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=SIGSECRET",
             &secret,
         );
         let path = write(&dir, "typo.json", &config);
@@ -490,7 +490,7 @@ fn a_dead_letter_secret_that_looks_like_a_url_but_is_not_one_is_refused_unshown(
         "file:///tmp/dl",
     ] {
         let config = SECRET_CONFIG.replace(
-            "https://acct.blob.core.windows.net/dl?sv=2022-11-02&sp=cw&sig=SIGSECRET",
+            "https://acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=SIGSECRET",
             &folder.replace('\\', "\\\\"),
         );
         let path = write(&dir, "folder.json", &config);
@@ -501,5 +501,34 @@ fn a_dead_letter_secret_that_looks_like_a_url_but_is_not_one_is_refused_unshown(
             "{folder}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+#[test]
+fn validate_refuses_the_sas_uris_run_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let sas = "https://acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=SIGSECRET";
+    for (bad, expected) in [
+        (sas.replace("&sig=SIGSECRET", ""), "has no signature (sig)"),
+        (
+            sas.replace("se=2099", "se=2020"),
+            "expired at 2020-01-01T00:00:00Z (se)",
+        ),
+        (
+            sas.replace("sp=cw", "sp=rl"),
+            "include neither write (w) nor create (c)",
+        ),
+        (sas.replace("/dlq?", "/?"), "does not name a container"),
+    ] {
+        let path = write(&dir, "sas.json", &SECRET_CONFIG.replace(sas, &bad));
+        let out = twinroute(&["validate", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("sas.json: endpoints.hub1.properties.deadLetterSecret: ")
+                && stderr.contains(expected),
+            "{bad}: {stderr}"
+        );
+        assert!(!stderr.contains("SIGSECRET"), "{stderr}");
     }
 }

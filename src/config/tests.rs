@@ -27,7 +27,7 @@ fn issue_example() -> serde_json::Value {
         },
         "bus1": {
           "properties": { "endpointType": "ServiceBus", "authenticationType": "IdentityBased", "endpointUri": "sb://mysb.servicebus.windows.net/", "entityPath": "mysbtopic",
-                          "identity": { "type": "UserAssigned", "userAssignedIdentity": "/subscriptions/x/identities/y" }, "deadLetterUri": "https://acct.blob.core.windows.net/dl" }
+                          "identity": { "type": "UserAssigned", "userAssignedIdentity": "/subscriptions/x/identities/y" }, "deadLetterUri": "https://acct.blob.core.windows.net/dlq" }
         }
       },
       "routes": { "r1": { "endpointName": "hub1", "filter": "type = 'Microsoft.DigitalTwins.Twin.Create'" } },
@@ -194,8 +194,9 @@ fn limits_apply_unless_lifted() {
 #[test]
 fn show_masks_every_secret() {
     let mut file = issue_example();
-    file["endpoints"]["grid1"]["properties"]["deadLetterSecret"] =
-        json!("https://acct.blob.core.windows.net/dl?sv=2022&sp=cw&sig=SIGNATURE123");
+    file["endpoints"]["grid1"]["properties"]["deadLetterSecret"] = json!(
+        "https://acct.blob.core.windows.net/dlq?sv=2022&sr=c&sp=cw&se=2099-01-01&sig=SIGNATURE123"
+    );
     file["endpoints"]["hook1"] = json!({
         "properties": { "endpointType": "Webhook", "endpointUri": "https://consumer.example/events",
                         "headers": { "Authorization": "Bearer HOOKTOKEN" } }
@@ -216,7 +217,7 @@ fn show_masks_every_secret() {
             "Endpoint=sb://***/;SharedAccessKeyName=***;SharedAccessKey=***;EntityPath=***"
         )
     );
-    assert!(shown.contains("https://acct.blob.core.windows.net/dl?***"));
+    assert!(shown.contains("https://acct.blob.core.windows.net/dlq?***"));
 }
 
 #[test]

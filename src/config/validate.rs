@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::raw::*;
 use super::settings::*;
 use super::{Overrides, Problem, Problems, join, section};
-use crate::clock::Timestamp;
+use crate::clock::{Clock, Timestamp};
+use crate::deadletter::sas::{check_identity_uri, check_sas_uri};
 use crate::delivery::config::{DeliveryConfig, DeliverySettings, SimulateConfig};
 use crate::event::EventType;
 use crate::filter::Filter;
@@ -459,6 +460,8 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         (_, Some(uri), _) => {
             if !uri.starts_with("https://") && !uri.starts_with("http://") {
                 problems.push(at("deadLetterUri"), "must be a blob container URL (https://<account>.blob.core.windows.net/<container>)");
+            } else if let Err(error) = check_identity_uri(uri) {
+                problems.push(at("deadLetterUri"), error.to_string());
             }
             Some(DeadLetterLocation::BlobIdentity(uri.clone()))
         }
@@ -558,7 +561,14 @@ fn dead_letter_secret(
         return None;
     }
     match DeadLetterSecretKind::of(value) {
-        DeadLetterSecretKind::Http => Some(DeadLetterLocation::BlobSas(Secret::new(value))),
+        // Every check that needs no network, as `run` makes them (against the wall clock).
+        DeadLetterSecretKind::Http => match check_sas_uri(value, Clock::real().now()) {
+            Ok(_) => Some(DeadLetterLocation::BlobSas(Secret::new(value))),
+            Err(error) => {
+                problems.push(path, error.to_string());
+                None
+            }
+        },
         DeadLetterSecretKind::Folder(folder) if folder.is_empty() => {
             problems.push(
                 path,
