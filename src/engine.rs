@@ -346,13 +346,16 @@ pub async fn run(
 
     let (ledger_tx, ledger_task) = match &options.ledger {
         Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| RunError::Ledger {
+                path: path.clone(),
+                source,
+            })?;
             let (tx, rx) = mpsc::channel(8192);
-            let file = path.clone();
             (
                 Some(tx),
                 Some((
                     path.clone(),
-                    tokio::spawn(async move { account::write_ledger(&file, rx).await }),
+                    tokio::spawn(async move { account::write_ledger(file, rx).await }),
                 )),
             )
         }

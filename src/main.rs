@@ -639,6 +639,24 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
         eprintln!("twinroute: --drain-timeout must be a number of seconds ≥ 0");
         return ExitCode::from(EXIT_CONFIG);
     }
+    // The report and the ledger hold the run's accounting: a path that cannot be written is
+    // found now, not after the run.
+    let mut report_file = None;
+    for (flag, path) in [("--report", &flags.report), ("--ledger", &flags.ledger)] {
+        if let Some(path) = path {
+            match std::fs::File::create(path) {
+                Ok(file) if flag == "--report" => report_file = Some(file),
+                Ok(_) => {}
+                Err(error) => {
+                    eprintln!(
+                        "twinroute: {flag} {}: cannot create: {error}",
+                        path.display()
+                    );
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
+        }
+    }
     announce_seed(&mut settings);
     let promised = promised_count(&settings);
     let options = RunOptions {
@@ -689,10 +707,10 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
         }
     };
     eprintln!("{}", report.summary());
-    if let Some(path) = &flags.report {
+    if let (Some(path), Some(mut file)) = (&flags.report, report_file) {
         let written = serde_json::to_vec_pretty(&report)
             .map_err(io::Error::other)
-            .and_then(|json| std::fs::write(path, json));
+            .and_then(|json| file.write_all(&json));
         if let Err(error) = written {
             eprintln!("twinroute: writing the report {}: {error}", path.display());
             return ExitCode::from(EXIT_FAILURE);

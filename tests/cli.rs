@@ -532,3 +532,39 @@ fn validate_refuses_the_sas_uris_run_refuses() {
         assert!(!stderr.contains("SIGSECRET"), "{stderr}");
     }
 }
+
+#[test]
+fn an_unwritable_ledger_or_report_is_refused_before_the_run_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir,
+        "ok.json",
+        r#"{"version": 1,
+            "endpoints": {"hub1": {"properties": {"endpointType": "EventHub"}, "simulate": {}}},
+            "routes": {"r1": {"endpointName": "hub1", "filter": "true"}},
+            "workload": {"seed": 3, "twins": 20, "count": 50}}"#,
+    );
+    for (flag, other) in [("--ledger", "--report"), ("--report", "--ledger")] {
+        let out = twinroute_in(
+            &dir,
+            &[
+                "run",
+                "ok.json",
+                "--virtual-time",
+                flag,
+                "no-such-folder/file.json",
+                other,
+                "other.json",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "twinroute: {flag} no-such-folder/file.json: cannot create"
+            )),
+            "{flag}: {stderr}"
+        );
+        assert!(!stderr.contains("balanced"), "nothing ran: {stderr}");
+    }
+}
