@@ -76,7 +76,7 @@ enum Command {
         after_help = "Example:\n  twinroute filter \"type = 'Microsoft.DigitalTwins.Twin.Create'\" --events captured.ndjson\n  \
                             twinroute generate instance.json --count 100 | twinroute filter \"STARTS_WITH($body.$metadata.$model, 'dtmi:example:com:floor')\"\n\n\
                             Reads structured CloudEvents, one per line (stdin without --events). A line that is not \
-                            a CloudEvent prints `error` (the reason goes to stderr) and the exit code is 1. \
+                            a CloudEvent (or not UTF-8) prints `error`, the reason goes to stderr as `line N: …`, the next line is read, and the exit code is 1. \
                             A filter ADT would refuse is refused here: exit 2, with the column."
     )]
     Filter {
@@ -476,36 +476,43 @@ fn filter(expression: &str, events: Option<&Path>) -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut bad_lines = 0u64;
-    for (number, line) in input.lines().enumerate() {
-        let line = match line {
-            Ok(line) => line,
+    let mut input = input;
+    let mut bytes = Vec::new();
+    for number in 1u64.. {
+        // Lines as bytes: a line that is not UTF-8 is one bad line, not the end of the input.
+        bytes.clear();
+        match input.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(error) => {
                 eprintln!("twinroute: reading {name}: {error}");
                 return ExitCode::from(EXIT_FAILURE);
             }
-        };
-        if line.trim().is_empty() {
-            continue;
         }
-        let answer = match JsonEvent::from_json(&line) {
-            Ok(event) => {
-                if filter.matches(&event) {
-                    "true"
-                } else {
-                    "false"
+        let answer = match std::str::from_utf8(&bytes) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => match JsonEvent::from_json(line.trim_end_matches(['\n', '\r'])) {
+                Ok(event) => {
+                    if filter.matches(&event) {
+                        "true"
+                    } else {
+                        "false"
+                    }
                 }
-            }
+                Err(error) => {
+                    eprintln!("{name}: line {number}: not a structured CloudEvent: {error}");
+                    bad_lines += 1;
+                    "error"
+                }
+            },
             Err(error) => {
-                eprintln!(
-                    "{name}:{}: not a structured CloudEvent: {error}",
-                    number + 1
-                );
+                eprintln!("{name}: line {number}: not valid UTF-8: {error}");
                 bad_lines += 1;
                 "error"
             }
         };
         if let Err(error) = writeln!(out, "{answer}") {
-            return write_error(error, number as u64);
+            return write_error(error, number);
         }
     }
     if let Err(error) = out.flush() {

@@ -568,3 +568,39 @@ fn an_unwritable_ledger_or_report_is_refused_before_the_run_with_exit_2() {
         assert!(!stderr.contains("balanced"), "nothing ran: {stderr}");
     }
 }
+
+#[test]
+fn filter_reports_a_line_of_invalid_utf8_by_number_and_goes_on() {
+    use std::io::Write;
+    let event =
+        r#"{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-01-01T00:00:00Z"}"#;
+    let mut input = Vec::new();
+    input.extend_from_slice(format!("{event}\n").as_bytes());
+    input.extend_from_slice(b"{\"id\":\"\xff\xfe\"}\n");
+    input.extend_from_slice(b"not json\n");
+    input.extend_from_slice(format!("{event}\n").as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twinroute"))
+        .args(["filter", "type = 't'"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "true\nerror\nerror\ntrue\n",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stdin: line 2: not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stdin: line 3: not a structured CloudEvent"),
+        "{stderr}"
+    );
+}
