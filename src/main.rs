@@ -322,11 +322,22 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("TWINROUTE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = log_colour(
+        std::io::IsTerminal::is_terminal(&io::stderr()),
+        std::env::var_os("NO_COLOR"),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .init();
+}
+
+/// Log lines are coloured only on a terminal, and not when `NO_COLOR` is set to anything but
+/// the empty string (no-color.org): a file, a pipe or CI gets plain text.
+fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// Loads the instance file; on refusal prints every problem and returns exit code 2.
@@ -781,4 +792,17 @@ async fn stop_on_signal(stop: CancellationToken) {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     stop.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some("".into())));
+        assert!(!log_colour(true, Some("1".into())));
+        assert!(!log_colour(false, None));
+    }
 }

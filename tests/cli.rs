@@ -604,3 +604,39 @@ fn filter_reports_a_line_of_invalid_utf8_by_number_and_goes_on() {
         "{stderr}"
     );
 }
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write(
+        &dir,
+        "hook.json",
+        &format!(
+            r#"{{"version": 1,
+                "endpoints": {{"hook": {{"properties": {{"endpointType": "Webhook", "endpointUri": "http://127.0.0.1:{port}/"}},
+                                        "delivery": {{"maxDeliveryAttempts": 1}}}}}},
+                "routes": {{"all": {{"endpointName": "hook", "filter": "true"}}}},
+                "workload": {{"seed": 3, "twins": 5, "count": 2}}}}"#
+        ),
+    );
+    for no_color in [None, Some("1")] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_twinroute"));
+        command
+            .current_dir(dir.path())
+            .env("TWINROUTE_LOG", "debug")
+            .env_remove("NO_COLOR")
+            .args(["run", "hook.json"]);
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("DEBUG"), "a log line was written: {stderr}");
+        assert!(!stderr.contains('\x1b'), "{no_color:?}: {stderr:?}");
+    }
+}
