@@ -261,9 +261,10 @@ fn a_rate_that_can_never_reach_count_is_refused_unless_a_duration_bounds_it() {
     for (rate, count) in [(&steps, 101), (&spike, 50), (&ramp, 21)] {
         let found = messages(with(rate.clone(), count, None));
         assert!(
-            found.iter().any(|m| m
-                .starts_with(&format!("twins.json: workload.rate: the rate is 0 from "))
-                && m.contains(&format!("so count {count} is never reached"))),
+            found.iter().any(
+                |m| m.starts_with("twins.json: workload.rate: the rate is 0 from ")
+                    && m.contains(&format!("so count {count} is never reached"))
+            ),
             "{rate}: {found:?}"
         );
         // Bounded by a duration, the run ends there: nothing to refuse.

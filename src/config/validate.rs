@@ -569,7 +569,7 @@ fn dead_letter_secret(
                 None
             }
         },
-        DeadLetterSecretKind::Folder(folder) if folder.is_empty() => {
+        DeadLetterSecretKind::Folder("") => {
             problems.push(
                 path,
                 "is empty; give a container SAS URI, a file:// URI or a folder",
