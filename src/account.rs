@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -207,14 +206,15 @@ impl Accounts {
     }
 }
 
-/// Writes ledger lines to `path` until every sender is gone; returns the lines written.
+/// Writes ledger lines to `file` (created before the run starts, so an unwritable path is found
+/// before any event depends on it) until every sender is gone; returns the lines written.
 pub async fn write_ledger(
-    path: &Path,
+    file: File,
     mut lines: mpsc::Receiver<LedgerEntry>,
 ) -> std::io::Result<u64> {
     // Plain blocking writes into a large buffer: no spawn_blocking, so virtual time does not
     // advance while the ledger is written.
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut written = 0;
     while let Some(entry) = lines.recv().await {
         serde_json::to_writer(&mut out, &entry)?;

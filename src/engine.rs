@@ -338,9 +338,23 @@ fn event_grid_topic(
 
 /// The `topic` of Event Grid schema events when the endpoint names no `topicResourceId`: an ARM id
 /// with the topic's name (the first label of its host) and placeholder subscription and group.
+/// The host is read past any userinfo, which must not become part of an event.
 fn default_topic_id(topic_endpoint: &str) -> String {
-    let host = topic_endpoint.split("://").nth(1).unwrap_or(topic_endpoint);
-    let name = host.split(['.', ':', '/']).next().unwrap_or("topic");
+    let after_scheme = topic_endpoint
+        .split_once("://")
+        .map_or(topic_endpoint, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let name = host
+        .split(['.', ':'])
+        .next()
+        .filter(|name| !name.is_empty())
+        .unwrap_or("topic");
     format!(
         "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/twinroute/providers/Microsoft.EventGrid/topics/{name}"
     )
@@ -365,13 +379,16 @@ pub async fn run(
 
     let (ledger_tx, ledger_task) = match &options.ledger {
         Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| RunError::Ledger {
+                path: path.clone(),
+                source,
+            })?;
             let (tx, rx) = mpsc::channel(8192);
-            let file = path.clone();
             (
                 Some(tx),
                 Some((
                     path.clone(),
-                    tokio::spawn(async move { account::write_ledger(&file, rx).await }),
+                    tokio::spawn(async move { account::write_ledger(file, rx).await }),
                 )),
             )
         }
@@ -696,6 +713,28 @@ impl Source {
                     final_at: now,
                 })
                 .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_topic_id;
+
+    #[test]
+    fn the_default_topic_is_named_by_the_host_never_by_userinfo() {
+        for (endpoint, name) in [
+            (
+                "https://mytopic.westus2-1.eventgrid.azure.net/api/events",
+                "mytopic",
+            ),
+            ("http://user:pw@127.0.0.1:8080/api/events?code=k", "127"),
+            ("https://user:pw@t1.eventgrid.azure.net", "t1"),
+            ("https:///x", "topic"),
+        ] {
+            let id = default_topic_id(endpoint);
+            assert!(id.ends_with(&format!("/topics/{name}")), "{endpoint}: {id}");
+            assert!(!id.contains("user") && !id.contains("pw"), "{id}");
         }
     }
 }

@@ -76,7 +76,7 @@ enum Command {
         after_help = "Example:\n  twinroute filter \"type = 'Microsoft.DigitalTwins.Twin.Create'\" --events captured.ndjson\n  \
                             twinroute generate instance.json --count 100 | twinroute filter \"STARTS_WITH($body.$metadata.$model, 'dtmi:example:com:floor')\"\n\n\
                             Reads structured CloudEvents, one per line (stdin without --events). A line that is not \
-                            a CloudEvent prints `error` (the reason goes to stderr) and the exit code is 1. \
+                            a CloudEvent (or not UTF-8) prints `error`, the reason goes to stderr as `line N: …`, the next line is read, and the exit code is 1. \
                             A filter ADT would refuse is refused here: exit 2, with the column."
     )]
     Filter {
@@ -322,11 +322,22 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("TWINROUTE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = log_colour(
+        std::io::IsTerminal::is_terminal(&io::stderr()),
+        std::env::var_os("NO_COLOR"),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .init();
+}
+
+/// Log lines are coloured only on a terminal, and not when `NO_COLOR` is set to anything but
+/// the empty string (no-color.org): a file, a pipe or CI gets plain text.
+fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// Loads the instance file; on refusal prints every problem and returns exit code 2.
@@ -406,6 +417,9 @@ fn generate(path: &Path, overrides: Overrides) -> ExitCode {
         return write_error(error, written);
     }
     eprintln!("twinroute: generated {written} events");
+    if ended_short(promised_count(&settings), written) {
+        return ExitCode::from(EXIT_FAILURE);
+    }
     ExitCode::SUCCESS
 }
 
@@ -473,36 +487,43 @@ fn filter(expression: &str, events: Option<&Path>) -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut bad_lines = 0u64;
-    for (number, line) in input.lines().enumerate() {
-        let line = match line {
-            Ok(line) => line,
+    let mut input = input;
+    let mut bytes = Vec::new();
+    for number in 1u64.. {
+        // Lines as bytes: a line that is not UTF-8 is one bad line, not the end of the input.
+        bytes.clear();
+        match input.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(error) => {
                 eprintln!("twinroute: reading {name}: {error}");
                 return ExitCode::from(EXIT_FAILURE);
             }
-        };
-        if line.trim().is_empty() {
-            continue;
         }
-        let answer = match JsonEvent::from_json(&line) {
-            Ok(event) => {
-                if filter.matches(&event) {
-                    "true"
-                } else {
-                    "false"
+        let answer = match std::str::from_utf8(&bytes) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => match JsonEvent::from_json(line.trim_end_matches(['\n', '\r'])) {
+                Ok(event) => {
+                    if filter.matches(&event) {
+                        "true"
+                    } else {
+                        "false"
+                    }
                 }
-            }
+                Err(error) => {
+                    eprintln!("{name}: line {number}: not a structured CloudEvent: {error}");
+                    bad_lines += 1;
+                    "error"
+                }
+            },
             Err(error) => {
-                eprintln!(
-                    "{name}:{}: not a structured CloudEvent: {error}",
-                    number + 1
-                );
+                eprintln!("{name}: line {number}: not valid UTF-8: {error}");
                 bad_lines += 1;
                 "error"
             }
         };
         if let Err(error) = writeln!(out, "{answer}") {
-            return write_error(error, number as u64);
+            return write_error(error, number);
         }
     }
     if let Err(error) = out.flush() {
@@ -636,7 +657,26 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
         eprintln!("twinroute: --drain-timeout must be a number of seconds ≥ 0");
         return ExitCode::from(EXIT_CONFIG);
     }
+    // The report and the ledger hold the run's accounting: a path that cannot be written is
+    // found now, not after the run.
+    let mut report_file = None;
+    for (flag, path) in [("--report", &flags.report), ("--ledger", &flags.ledger)] {
+        if let Some(path) = path {
+            match std::fs::File::create(path) {
+                Ok(file) if flag == "--report" => report_file = Some(file),
+                Ok(_) => {}
+                Err(error) => {
+                    eprintln!(
+                        "twinroute: {flag} {}: cannot create: {error}",
+                        path.display()
+                    );
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
+        }
+    }
     announce_seed(&mut settings);
+    let promised = promised_count(&settings);
     let options = RunOptions {
         clock: if flags.virtual_time {
             ClockMode::Virtual
@@ -686,10 +726,10 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
         }
     };
     eprintln!("{}", report.summary());
-    if let Some(path) = &flags.report {
+    if let (Some(path), Some(mut file)) = (&flags.report, report_file) {
         let written = serde_json::to_vec_pretty(&report)
             .map_err(io::Error::other)
-            .and_then(|json| std::fs::write(path, json));
+            .and_then(|json| file.write_all(&json));
         if let Err(error) = written {
             eprintln!("twinroute: writing the report {}: {error}", path.display());
             return ExitCode::from(EXIT_FAILURE);
@@ -699,12 +739,37 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
     if let Some(path) = &flags.ledger {
         eprintln!("twinroute: ledger written to {}", path.display());
     }
+    let short = !report.stopped_early && ended_short(promised, report.events_generated);
     if !report.balanced {
         ExitCode::from(EXIT_UNBALANCED)
     } else if report.stopped_early {
         ExitCode::from(EXIT_STOPPED)
+    } else if short {
+        ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The events a run or `generate` must produce: `count`, unless `durationSeconds` may end it first.
+fn promised_count(settings: &Settings) -> Option<u64> {
+    match settings.workload.duration {
+        Some(_) => None,
+        None => settings.workload.count,
+    }
+}
+
+/// Says so when the rate shape stopped producing before `count` (validation refuses the shapes
+/// it can tell will; rounding at the very end of a shape can still cost an event).
+fn ended_short(promised: Option<u64>, generated: u64) -> bool {
+    match promised {
+        Some(count) if generated < count => {
+            eprintln!(
+                "twinroute: ended after {generated} of {count} events (workload.count): the rate shape (workload.rate) fell to 0 for good before count was reached"
+            );
+            true
+        }
+        _ => false,
     }
 }
 
@@ -736,5 +801,18 @@ fn stop_on_signal(stop: CancellationToken) -> impl std::future::Future<Output = 
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some("".into())));
+        assert!(!log_colour(true, Some("1".into())));
+        assert!(!log_colour(false, None));
     }
 }

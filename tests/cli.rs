@@ -39,7 +39,7 @@ const SECRET_CONFIG: &str = r#"{
   "endpoints": {
     "hub1": { "properties": { "endpointType": "EventHub",
       "connectionStringPrimaryKey": "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=TOPSECRET=;EntityPath=hub1",
-      "deadLetterSecret": "https://acct.blob.core.windows.net/dl?sv=2022-11-02&sp=cw&sig=SIGSECRET" } }
+      "deadLetterSecret": "https://acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=SIGSECRET" } }
   },
   "routes": { "r1": { "endpointName": "hub1", "filter": "true" } },
   "workload": { "seed": 9, "twins": 50, "count": 200 }
@@ -89,7 +89,7 @@ fn validate_show_masks_secrets() {
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         shown["endpoints"]["hub1"]["properties"]["deadLetterSecret"],
-        "https://acct.blob.core.windows.net/dl?***"
+        "https://acct.blob.core.windows.net/dlq?***"
     );
 }
 
@@ -504,4 +504,200 @@ fn sigterm_under_virtual_time_stops_drains_and_writes_report_and_ledger_with_exi
         lines += 1;
     }
     assert_eq!(lines, 2 * generated);
+}
+
+#[test]
+fn a_dead_letter_secret_that_looks_like_a_url_but_is_not_one_is_refused_unshown() {
+    let dir = tempfile::tempdir().unwrap();
+    let sas = "acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=PLANTEDSIG";
+    for secret in [
+        format!("https:/{sas}"),
+        sas.to_owned(),
+        format!("htps://{sas}"),
+        format!("HTTPS:{sas}"),
+        "folder/dl?sig=PLANTEDSIG".to_owned(),
+        "folder/dl&sig=PLANTEDSIG".to_owned(),
+        "file:///tmp/dl?PLANTEDSIG".to_owned(),
+        "az:PLANTEDSIG".to_owned(),
+    ] {
+        let config = SECRET_CONFIG.replace(
+            "https://acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=SIGSECRET",
+            &secret,
+        );
+        let path = write(&dir, "typo.json", &config);
+        for args in [
+            &["validate", path.to_str().unwrap()][..],
+            &["validate", path.to_str().unwrap(), "--show"][..],
+            &["run", path.to_str().unwrap(), "--count", "1"][..],
+        ] {
+            let out = twinroute_in(&dir, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{secret} {args:?}: {stderr}");
+            assert!(
+                stderr.contains(
+                    "typo.json: endpoints.hub1.properties.deadLetterSecret: looks like a URL but is not one: "
+                ),
+                "{secret}: {stderr}"
+            );
+            let all = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+            assert!(!all.contains("PLANTED"), "{secret} {args:?}: {all}");
+        }
+    }
+    // A plain path, relative or absolute, stays a folder; so does a Windows drive path.
+    for folder in [
+        "dead-letters",
+        "/tmp/dead letters",
+        "C:\\dead-letters",
+        "file:///tmp/dl",
+    ] {
+        let config = SECRET_CONFIG.replace(
+            "https://acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=SIGSECRET",
+            &folder.replace('\\', "\\\\"),
+        );
+        let path = write(&dir, "folder.json", &config);
+        let out = twinroute(&["validate", path.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{folder}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn validate_refuses_the_sas_uris_run_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let sas = "https://acct.blob.core.windows.net/dlq?sv=2022-11-02&sr=c&sp=cw&se=2099-01-01T00:00:00Z&sig=SIGSECRET";
+    for (bad, expected) in [
+        (sas.replace("&sig=SIGSECRET", ""), "has no signature (sig)"),
+        (
+            sas.replace("se=2099", "se=2020"),
+            "expired at 2020-01-01T00:00:00Z (se)",
+        ),
+        (
+            sas.replace("sp=cw", "sp=rl"),
+            "include neither write (w) nor create (c)",
+        ),
+        (sas.replace("/dlq?", "/?"), "does not name a container"),
+    ] {
+        let path = write(&dir, "sas.json", &SECRET_CONFIG.replace(sas, &bad));
+        let out = twinroute(&["validate", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("sas.json: endpoints.hub1.properties.deadLetterSecret: ")
+                && stderr.contains(expected),
+            "{bad}: {stderr}"
+        );
+        assert!(!stderr.contains("SIGSECRET"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_unwritable_ledger_or_report_is_refused_before_the_run_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir,
+        "ok.json",
+        r#"{"version": 1,
+            "endpoints": {"hub1": {"properties": {"endpointType": "EventHub"}, "simulate": {}}},
+            "routes": {"r1": {"endpointName": "hub1", "filter": "true"}},
+            "workload": {"seed": 3, "twins": 20, "count": 50}}"#,
+    );
+    for (flag, other) in [("--ledger", "--report"), ("--report", "--ledger")] {
+        let out = twinroute_in(
+            &dir,
+            &[
+                "run",
+                "ok.json",
+                "--virtual-time",
+                flag,
+                "no-such-folder/file.json",
+                other,
+                "other.json",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "twinroute: {flag} no-such-folder/file.json: cannot create"
+            )),
+            "{flag}: {stderr}"
+        );
+        assert!(!stderr.contains("balanced"), "nothing ran: {stderr}");
+    }
+}
+
+#[test]
+fn filter_reports_a_line_of_invalid_utf8_by_number_and_goes_on() {
+    use std::io::Write;
+    let event =
+        r#"{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-01-01T00:00:00Z"}"#;
+    let mut input = Vec::new();
+    input.extend_from_slice(format!("{event}\n").as_bytes());
+    input.extend_from_slice(b"{\"id\":\"\xff\xfe\"}\n");
+    input.extend_from_slice(b"not json\n");
+    input.extend_from_slice(format!("{event}\n").as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twinroute"))
+        .args(["filter", "type = 't'"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "true\nerror\nerror\ntrue\n",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stdin: line 2: not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stdin: line 3: not a structured CloudEvent"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write(
+        &dir,
+        "hook.json",
+        &format!(
+            r#"{{"version": 1,
+                "endpoints": {{"hook": {{"properties": {{"endpointType": "Webhook", "endpointUri": "http://127.0.0.1:{port}/"}},
+                                        "delivery": {{"maxDeliveryAttempts": 1}}}}}},
+                "routes": {{"all": {{"endpointName": "hook", "filter": "true"}}}},
+                "workload": {{"seed": 3, "twins": 5, "count": 2}}}}"#
+        ),
+    );
+    for no_color in [None, Some("1")] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_twinroute"));
+        command
+            .current_dir(dir.path())
+            .env("TWINROUTE_LOG", "debug")
+            .env_remove("NO_COLOR")
+            .args(["run", "hook.json"]);
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("DEBUG"), "a log line was written: {stderr}");
+        assert!(!stderr.contains('\x1b'), "{no_color:?}: {stderr:?}");
+    }
 }

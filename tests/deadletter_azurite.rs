@@ -319,7 +319,7 @@ use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
 use twinroute::config::{self, Overrides, Settings};
 use twinroute::deadletter::writer::WriterSettings;
-use twinroute::engine::{self, RunError, RunOptions};
+use twinroute::engine::{self, RunOptions};
 use twinroute::generator::Generator;
 
 /// An endpoint that answers 400 to everything, dead-lettering into `dead_letter_secret`.
@@ -524,23 +524,27 @@ async fn azurite_stopped_mid_run_loses_nothing() {
 }
 
 #[tokio::test]
-async fn runs_refuse_a_sas_without_write_or_expired_naming_the_endpoint() {
+async fn a_sas_without_write_or_expired_is_refused_naming_the_endpoint() {
     let Some(port) = azurite_port() else { return };
     let container = unique_container("refuse");
     for (permissions, expiry, why) in [("rl", FAR_EXPIRY, "write"), ("cw", PAST_EXPIRY, "expired")]
     {
         let uri = container_sas_uri(port, &container, permissions, expiry);
-        let settings = refusing_endpoint(&uri, 1, 10.0);
-        let error = engine::run(settings, RunOptions::default(), CancellationToken::new())
-            .await
-            .unwrap_err();
+        // The instance file is refused (as `validate` refuses it), before any run.
+        let config = serde_json::json!({
+            "version": 1,
+            "endpoints": { "hub-dl": {
+                "properties": { "endpointType": "EventHub", "deadLetterSecret": uri },
+                "simulate": {}
+            } },
+            "routes": { "all": { "endpointName": "hub-dl", "filter": "true" } },
+        });
+        let error =
+            config::parse(&config.to_string(), "azurite-run", &Overrides::default()).unwrap_err();
         let message = error.to_string();
         assert!(
-            matches!(error, RunError::DeadLetter { ref endpoint, .. } if endpoint == "hub-dl"),
-            "{message}"
-        );
-        assert!(
-            message.contains("endpoint 'hub-dl'") && message.contains(why),
+            message.starts_with("azurite-run: endpoints.hub-dl.properties.deadLetterSecret: ")
+                && message.contains(why),
             "{message}"
         );
         assert_no_signature(&message);

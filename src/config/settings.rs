@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::delivery::config::DeliverySettings;
 use crate::filter::Filter;
 use crate::generator::{RateShape, WorkloadSettings};
-use crate::secret::{Secret, mask_connection_string, mask_url_query};
+use crate::secret::{Secret, mask_connection_string, mask_uri, mask_url_query};
 use crate::sink::fault::FaultSettings;
 use crate::sink::http::WebhookMode;
 
@@ -201,7 +201,9 @@ pub struct RouteSettings {
 }
 
 impl Settings {
-    /// The configuration with defaults filled in and every secret masked (`validate --show`).
+    /// The configuration with defaults filled in and every secret masked (`validate --show`):
+    /// keys and header values as `***`, connection strings' values, and every URI's userinfo and
+    /// query values ([`mask_uri`]; a dead-letter SAS's whole query).
     pub fn normalized(&self) -> Value {
         let endpoints: Map<String, Value> = self
             .endpoints
@@ -271,14 +273,14 @@ impl EndpointSettings {
                 input_schema,
                 topic_resource_id,
             } => {
-                put("TopicEndpoint", topic_endpoint.clone());
+                put("TopicEndpoint", topic_endpoint.as_deref().map(mask_uri));
                 put("accessKey1", access_key1.as_ref().map(Secret::to_string));
                 put("accessKey2", access_key2.as_ref().map(Secret::to_string));
                 put("inputSchema", Some(input_schema.as_str().to_owned()));
                 put("topicResourceId", topic_resource_id.clone());
             }
             Connection::Webhook { uri, mode, headers } => {
-                put("endpointUri", uri.clone());
+                put("endpointUri", uri.as_deref().map(mask_uri));
                 put("mode", Some(mode.as_str().to_owned()));
                 if !headers.is_empty() {
                     let masked: Map<String, Value> = headers
@@ -310,7 +312,7 @@ impl EndpointSettings {
                         .as_ref()
                         .map(|s| mask_connection_string(s.expose())),
                 );
-                put("endpointUri", endpoint_uri.clone());
+                put("endpointUri", endpoint_uri.as_deref().map(mask_uri));
                 put("entityPath", entity_path.clone());
             }
         }
@@ -321,7 +323,9 @@ impl EndpointSettings {
             Some(DeadLetterLocation::BlobSas(uri)) => {
                 put("deadLetterSecret", Some(mask_url_query(uri.expose())))
             }
-            Some(DeadLetterLocation::BlobIdentity(uri)) => put("deadLetterUri", Some(uri.clone())),
+            Some(DeadLetterLocation::BlobIdentity(uri)) => {
+                put("deadLetterUri", Some(mask_uri(uri)))
+            }
             None => {}
         }
         if let Some(headers) = headers_json {

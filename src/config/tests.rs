@@ -27,7 +27,7 @@ fn issue_example() -> serde_json::Value {
         },
         "bus1": {
           "properties": { "endpointType": "ServiceBus", "authenticationType": "IdentityBased", "endpointUri": "sb://mysb.servicebus.windows.net/", "entityPath": "mysbtopic",
-                          "identity": { "type": "UserAssigned", "userAssignedIdentity": "/subscriptions/x/identities/y" }, "deadLetterUri": "https://acct.blob.core.windows.net/dl" }
+                          "identity": { "type": "UserAssigned", "userAssignedIdentity": "/subscriptions/x/identities/y" }, "deadLetterUri": "https://acct.blob.core.windows.net/dlq" }
         }
       },
       "routes": { "r1": { "endpointName": "hub1", "filter": "type = 'Microsoft.DigitalTwins.Twin.Create'" } },
@@ -194,8 +194,9 @@ fn limits_apply_unless_lifted() {
 #[test]
 fn show_masks_every_secret() {
     let mut file = issue_example();
-    file["endpoints"]["grid1"]["properties"]["deadLetterSecret"] =
-        json!("https://acct.blob.core.windows.net/dl?sv=2022&sp=cw&sig=SIGNATURE123");
+    file["endpoints"]["grid1"]["properties"]["deadLetterSecret"] = json!(
+        "https://acct.blob.core.windows.net/dlq?sv=2022&sr=c&sp=cw&se=2099-01-01&sig=SIGNATURE123"
+    );
     file["endpoints"]["hook1"] = json!({
         "properties": { "endpointType": "Webhook", "endpointUri": "https://consumer.example/events",
                         "headers": { "Authorization": "Bearer HOOKTOKEN" } }
@@ -216,7 +217,7 @@ fn show_masks_every_secret() {
             "Endpoint=sb://***/;SharedAccessKeyName=***;SharedAccessKey=***;EntityPath=***"
         )
     );
-    assert!(shown.contains("https://acct.blob.core.windows.net/dl?***"));
+    assert!(shown.contains("https://acct.blob.core.windows.net/dlq?***"));
 }
 
 #[test]
@@ -239,4 +240,52 @@ fn syntax_errors_name_line_and_column() {
 fn demo_config_is_valid() {
     let settings = parse(DEMO_CONFIG, "demo", &Overrides::default()).unwrap();
     assert!(settings.endpoints.iter().all(|e| e.simulate.is_some()));
+}
+
+#[test]
+fn a_rate_that_can_never_reach_count_is_refused_unless_a_duration_bounds_it() {
+    let with = |rate: serde_json::Value, count: u64, duration: Option<f64>| {
+        let mut config = issue_example();
+        config["workload"]["rate"] = rate;
+        config["workload"]["count"] = json!(count);
+        if let Some(duration) = duration {
+            config["workload"]["durationSeconds"] = json!(duration);
+        }
+        config
+    };
+    let steps = json!({ "shape": "steps", "steps": [
+        { "eventsPerSecond": 100, "durationSeconds": 1 }, { "eventsPerSecond": 0, "durationSeconds": 1 } ] });
+    let spike = json!({ "shape": "spike", "baseEventsPerSecond": 0, "spikeEventsPerSecond": 10,
+                        "atSeconds": 1, "durationSeconds": 1 });
+    let ramp = json!({ "shape": "ramp", "fromEventsPerSecond": 10, "toEventsPerSecond": 0, "overSeconds": 4 });
+    for (rate, count) in [(&steps, 101), (&spike, 50), (&ramp, 21)] {
+        let found = messages(with(rate.clone(), count, None));
+        assert!(
+            found.iter().any(
+                |m| m.starts_with("twins.json: workload.rate: the rate is 0 from ")
+                    && m.contains(&format!("so count {count} is never reached"))
+            ),
+            "{rate}: {found:?}"
+        );
+        // Bounded by a duration, the run ends there: nothing to refuse.
+        parse_value(with(rate.clone(), count, Some(60.0))).unwrap();
+    }
+    for (rate, count) in [(&steps, 100), (&spike, 10), (&ramp, 20)] {
+        parse_value(with(rate.clone(), count, None)).unwrap();
+    }
+    // --count lifts durationSeconds, so the duration no longer bounds the run.
+    let overrides = Overrides {
+        seed: None,
+        count: Some(50),
+    };
+    let error = parse(
+        &with(spike, 5, Some(60.0)).to_string(),
+        "twins.json",
+        &overrides,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("count 50 is never reached"),
+        "{error}"
+    );
 }

@@ -11,12 +11,13 @@ use serde_json::Value;
 use super::raw::*;
 use super::settings::*;
 use super::{Overrides, Problem, Problems, join, section};
-use crate::clock::Timestamp;
+use crate::clock::{Clock, Timestamp};
+use crate::deadletter::sas::{check_identity_uri, check_sas_uri};
 use crate::delivery::config::{DeliveryConfig, DeliverySettings, SimulateConfig};
 use crate::event::EventType;
 use crate::filter::Filter;
 use crate::generator::{DEFAULT_MIX, RateShape, Step, WorkloadSettings};
-use crate::secret::{Secret, is_masked};
+use crate::secret::{Secret, is_masked, mask_uri};
 use crate::sink::http::WebhookMode;
 
 /// ADT's limit on endpoints per instance (not adjustable).
@@ -355,7 +356,7 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
             {
                 problems.push(
                     at("TopicEndpoint"),
-                    format!("must be an http(s) URL, found '{url}'"),
+                    format!("must be an http(s) URL, found '{}'", mask_uri(url)),
                 );
             }
             if !simulated {
@@ -459,6 +460,8 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         (_, Some(uri), _) => {
             if !uri.starts_with("https://") && !uri.starts_with("http://") {
                 problems.push(at("deadLetterUri"), "must be a blob container URL (https://<account>.blob.core.windows.net/<container>)");
+            } else if let Err(error) = check_identity_uri(uri) {
+                problems.push(at("deadLetterUri"), error.to_string());
             }
             Some(DeadLetterLocation::BlobIdentity(uri.clone()))
         }
@@ -541,6 +544,10 @@ fn connection_string_problem(value: &str) -> Option<String> {
 }
 
 /// `deadLetterSecret`: a container SAS URI, or (twinroute) a local folder as `file://` or a path.
+///
+/// It is a secret whatever it parses as: a value that looks like a URL but is not one (a query, a
+/// `sig=`, a scheme other than `https://`, `http://` or `file://`) is refused rather than taken
+/// for a folder whose name would then be shown, and the message never repeats the value.
 fn dead_letter_secret(
     value: &str,
     path: &str,
@@ -553,25 +560,97 @@ fn dead_letter_secret(
         );
         return None;
     }
-    if value.starts_with("https://") || value.starts_with("http://") {
-        return Some(DeadLetterLocation::BlobSas(Secret::new(value)));
+    match DeadLetterSecretKind::of(value) {
+        // Every check that needs no network, as `run` makes them (against the wall clock).
+        DeadLetterSecretKind::Http => match check_sas_uri(value, Clock::real().now()) {
+            Ok(_) => Some(DeadLetterLocation::BlobSas(Secret::new(value))),
+            Err(error) => {
+                problems.push(path, error.to_string());
+                None
+            }
+        },
+        DeadLetterSecretKind::Folder("") => {
+            problems.push(
+                path,
+                "is empty; give a container SAS URI, a file:// URI or a folder",
+            );
+            None
+        }
+        DeadLetterSecretKind::Folder(folder) => {
+            Some(DeadLetterLocation::Folder(PathBuf::from(folder)))
+        }
+        DeadLetterSecretKind::BrokenUrl(why) => {
+            problems.push(
+                path,
+                format!(
+                    "looks like a URL but is not one: {why}; give https://<account>.blob.core.windows.net/<container>?<SAS>, a file:// URI or a folder path (the value is not shown: it may hold a signature)"
+                ),
+            );
+            None
+        }
     }
-    let folder = value.strip_prefix("file://").unwrap_or(value);
-    if folder.is_empty() {
-        problems.push(
-            path,
-            "is empty; give a container SAS URI, a file:// URI or a folder",
-        );
-        return None;
+}
+
+/// What a `deadLetterSecret` is, judged from its text alone.
+#[derive(Debug, PartialEq, Eq)]
+enum DeadLetterSecretKind<'a> {
+    /// `http://` or `https://` (any case): a container SAS URI, checked as one.
+    Http,
+    /// A `file://` URI or a plain path: the folder.
+    Folder(&'a str),
+    /// Looks like a URL but is not one; why, without repeating the value.
+    BrokenUrl(&'static str),
+}
+
+impl<'a> DeadLetterSecretKind<'a> {
+    fn of(value: &'a str) -> Self {
+        let text = value.trim();
+        let has_query = text.contains('?');
+        let has_signature = text.to_ascii_lowercase().contains("sig=");
+        if let Some((scheme, rest)) = scheme_like(text) {
+            let after_slashes = rest.strip_prefix("//");
+            if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") {
+                return match after_slashes {
+                    Some(_) => DeadLetterSecretKind::Http,
+                    None => DeadLetterSecretKind::BrokenUrl(
+                        "its scheme is not followed by '//' (a slash is missing)",
+                    ),
+                };
+            }
+            if scheme.eq_ignore_ascii_case("file") {
+                return match after_slashes {
+                    None => DeadLetterSecretKind::BrokenUrl(
+                        "'file:' is not followed by '//' (a slash is missing)",
+                    ),
+                    Some(_) if has_query || has_signature => DeadLetterSecretKind::BrokenUrl(
+                        "a file:// URI names a folder and has no query (?…) or signature (sig=)",
+                    ),
+                    Some(folder) => DeadLetterSecretKind::Folder(folder),
+                };
+            }
+            return DeadLetterSecretKind::BrokenUrl(
+                "it starts with a scheme that is not https://, http:// or file://",
+            );
+        }
+        if has_query {
+            DeadLetterSecretKind::BrokenUrl("it has a query (?…) but no https:// scheme")
+        } else if has_signature {
+            DeadLetterSecretKind::BrokenUrl("it holds a signature (sig=) but no https:// scheme")
+        } else {
+            DeadLetterSecretKind::Folder(value)
+        }
     }
-    if value.contains("://") && !value.starts_with("file://") {
-        problems.push(
-            path,
-            "must be an https:// container SAS URI, a file:// URI or a folder path",
-        );
-        return None;
-    }
-    Some(DeadLetterLocation::Folder(PathBuf::from(folder)))
+}
+
+/// `scheme:rest` when `text` starts with something shaped like a URL scheme (RFC 3986: a letter,
+/// then letters, digits, `+`, `-`, `.`). A single letter before `:` is a Windows drive.
+fn scheme_like(text: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = text.split_once(':')?;
+    let shaped = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (shaped && scheme.len() > 1).then_some((scheme, rest))
 }
 
 fn routes(
@@ -730,6 +809,11 @@ fn workload(
         (None, None, None) => Some(DEFAULT_COUNT),
         (count, _, None) => count,
     };
+    // `--count` lifts `durationSeconds` (the run and `generate` drop it).
+    let bounded_by_duration = duration.is_some() && overrides.count.is_none();
+    if let (Some(rate), Some(count), false) = (&rate, count, bounded_by_duration) {
+        unreachable_count(rate, count, problems);
+    }
     let start_time = config.start_time.as_ref().and_then(|text| {
         let parsed = Timestamp::parse_rfc3339(text);
         if parsed.is_none() {
@@ -752,6 +836,25 @@ fn workload(
         },
         seed_source,
     ))
+}
+
+/// A shape whose rate is 0 from some point on can never reach a `count` larger than what it
+/// yields before: the run would wait for events that never come.
+fn unreachable_count(rate: &RateShape, count: u64, problems: &mut Problems) {
+    let Some(idle) = rate.idle_for_good() else {
+        return;
+    };
+    // The schedule places events by the midpoint rate: allow for rounding of the area.
+    let reachable = (idle.events_before + 0.5).floor() as u64;
+    if count > reachable {
+        problems.push(
+            "workload.rate",
+            format!(
+                "the rate is 0 from {}s on, after about {reachable} events, so count {count} is never reached; end on a rate above 0, lower count, or bound the run with workload.durationSeconds",
+                idle.from
+            ),
+        );
+    }
 }
 
 fn seconds(value: f64, path: &str, problems: &mut Problems) -> Option<Duration> {

@@ -26,6 +26,11 @@ pub enum SasError {
         /// What the URL parser or scheme check said.
         reason: String,
     },
+    /// A user name or password in the URL: Azure Storage takes none, and it would be shown.
+    #[error(
+        "the dead-letter URI has a user name or password before its host (https://***@…): Azure Storage takes none; remove it"
+    )]
+    UserInfo,
     /// The path names no container, or more than a container.
     #[error(
         "the dead-letter URI {url} does not name a container: expected https://<account>.blob.core.windows.net/<container>, or http://127.0.0.1:<port>/<account>/<container> for Azurite"
@@ -292,6 +297,9 @@ fn parse_container_url(uri: &str) -> Result<(ContainerUrl, Url), SasError> {
             reason: format!("scheme '{}' is not https", url.scheme()),
         });
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(SasError::UserInfo);
+    }
     let no_container = || SasError::NoContainer {
         url: mask_url_query(url.as_str()),
     };
@@ -509,6 +517,10 @@ mod tests {
             (
                 "http://acct.blob.core.windows.net/dlq?sv=1&sr=c&sp=w&se=2027-01-01&spr=https&sig=SECRET",
                 "allows HTTPS only",
+            ),
+            (
+                "https://SECRETUSER:SECRETPW@acct.blob.core.windows.net/dlq?sv=1&sr=c&sp=w&se=2099-01-01&sig=SECRET",
+                "has a user name or password",
             ),
         ];
         for (uri, expected) in cases {

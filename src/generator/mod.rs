@@ -24,7 +24,7 @@ use crate::clock::{Timestamp, TimestampFormatter};
 use crate::event::{Event, EventType};
 use crate::seed::{self, SeededRng};
 
-pub use rate::{RateShape, Schedule, Step};
+pub use rate::{IdleForGood, RateShape, Schedule, Step};
 
 /// Validated workload settings.
 #[derive(Clone, Debug, PartialEq)]

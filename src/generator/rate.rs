@@ -120,6 +120,59 @@ impl RateShape {
     }
 }
 
+/// A shape whose rate falls to (almost) 0 for good: from when, and how many events it yields
+/// before that (the area under the rate, so the schedule's own count may differ by one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IdleForGood {
+    /// Seconds after the start from which the rate stays below the schedule's idle threshold.
+    pub from: f64,
+    /// Events due before then.
+    pub events_before: f64,
+}
+
+impl RateShape {
+    /// When the rate falls to 0 for good, if it does: a constant 0, a ramp or spike ending at 0,
+    /// steps whose last step is 0. A sine comes back, whatever its mean.
+    pub fn idle_for_good(&self) -> Option<IdleForGood> {
+        let idle = |rate: f64| rate < IDLE_RATE;
+        match self {
+            RateShape::Constant { events_per_second } => {
+                idle(*events_per_second).then_some(IdleForGood {
+                    from: 0.0,
+                    events_before: 0.0,
+                })
+            }
+            RateShape::Ramp { from, to, over } => idle(*to).then(|| IdleForGood {
+                from: over.as_secs_f64(),
+                events_before: (from + to) / 2.0 * over.as_secs_f64(),
+            }),
+            RateShape::Steps(steps) => {
+                let (last, before) = steps.split_last()?;
+                idle(last.events_per_second).then(|| IdleForGood {
+                    from: before.iter().map(|s| s.duration.as_secs_f64()).sum(),
+                    events_before: before
+                        .iter()
+                        .map(|s| s.events_per_second * s.duration.as_secs_f64())
+                        .sum(),
+                })
+            }
+            RateShape::Spike {
+                base,
+                spike,
+                at,
+                duration,
+            } => idle(*base).then(|| IdleForGood {
+                from: (at.as_secs_f64() + duration.as_secs_f64()),
+                events_before: spike * duration.as_secs_f64(),
+            }),
+            RateShape::Sine { .. } => (self.peak() < IDLE_RATE).then_some(IdleForGood {
+                from: 0.0,
+                events_before: 0.0,
+            }),
+        }
+    }
+}
+
 /// Below this rate the schedule steps over time instead of dividing by (almost) zero.
 const IDLE_RATE: f64 = 1e-3;
 /// Time step while the rate is idle.
@@ -135,12 +188,20 @@ const IDLE_LIMIT: f64 = 366.0 * 86_400.0;
 pub struct Schedule {
     shape: RateShape,
     next: f64,
+    /// From when the rate is 0 for good, if ever: the schedule ends there at once instead of
+    /// stepping through [`IDLE_LIMIT`] of idle time.
+    idle_from: Option<f64>,
 }
 
 impl Schedule {
     /// A schedule whose first event is due at the start.
     pub fn new(shape: RateShape) -> Self {
-        Schedule { shape, next: 0.0 }
+        let idle_from = shape.idle_for_good().map(|idle| idle.from);
+        Schedule {
+            shape,
+            next: 0.0,
+            idle_from,
+        }
     }
 
     /// The due time of the next event, or `None` if the shape has gone idle for good.
@@ -148,6 +209,9 @@ impl Schedule {
         let mut t = self.next;
         let idle_since = t;
         while self.shape.rate_at(t) < IDLE_RATE {
+            if self.idle_from.is_some_and(|from| t >= from) {
+                return None;
+            }
             t += IDLE_STEP;
             if t - idle_since > IDLE_LIMIT {
                 return None;
@@ -248,6 +312,57 @@ mod tests {
         };
         let n = count_until(sine, 20.0);
         assert!((1980..=2020).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn a_shape_idle_for_good_ends_where_it_goes_idle() {
+        let steps = RateShape::Steps(vec![
+            Step {
+                events_per_second: 10.0,
+                duration: Duration::from_secs(2),
+            },
+            Step {
+                events_per_second: 0.0,
+                duration: Duration::from_secs(1),
+            },
+        ]);
+        assert_eq!(
+            steps.idle_for_good(),
+            Some(IdleForGood {
+                from: 2.0,
+                events_before: 20.0
+            })
+        );
+        let mut schedule = Schedule::new(steps);
+        let dues: Vec<Duration> = std::iter::from_fn(|| schedule.next_due()).collect();
+        assert_eq!(dues.len(), 20);
+        // Ended at once: the next call does not step through a year of idle time.
+        assert_eq!(schedule.idle_from, Some(2.0));
+        let spike = RateShape::Spike {
+            base: 0.0,
+            spike: 10.0,
+            at: Duration::from_secs(1),
+            duration: Duration::from_secs(1),
+        };
+        assert_eq!(spike.idle_for_good().map(|i| i.events_before), Some(10.0));
+        let ramp = RateShape::Ramp {
+            from: 100.0,
+            to: 0.0,
+            over: Duration::from_secs(4),
+        };
+        assert_eq!(ramp.idle_for_good().map(|i| i.from), Some(4.0));
+        for busy in [
+            RateShape::Constant {
+                events_per_second: 1.0,
+            },
+            RateShape::Sine {
+                mean: 0.0,
+                amplitude: 5.0,
+                period: Duration::from_secs(1),
+            },
+        ] {
+            assert_eq!(busy.idle_for_good(), None, "{busy:?}");
+        }
     }
 
     #[test]
