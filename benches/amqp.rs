@@ -35,10 +35,12 @@ fn sink(kind: &str, broker: &Broker, batch: usize) -> Box<dyn Sink> {
     };
     let key = AuthenticationType::KeyBased;
     match kind {
-        "eventhubs" => {
-            Box::new(EventHubSink::from_connection(key, &connection, None, batch).unwrap())
-        }
-        _ => Box::new(ServiceBusSink::from_connection(key, &connection, None, batch).unwrap()),
+        "eventhubs" => Box::new(
+            EventHubSink::from_connection(key, &connection, None, batch, IN_FLIGHT).unwrap(),
+        ),
+        _ => Box::new(
+            ServiceBusSink::from_connection(key, &connection, None, batch, IN_FLIGHT).unwrap(),
+        ),
     }
 }
 

@@ -31,6 +31,9 @@ fn connection(primary: String, secondary: Option<String>) -> Connection {
     }
 }
 
+/// Transfers in flight per sink (the endpoint's `concurrency`; 64 by default).
+const CONCURRENCY: usize = 64;
+
 fn sink(kind: Kind, connection: &Connection, max_batch: usize) -> Box<dyn Sink> {
     match kind {
         Kind::EventHub => Box::new(
@@ -39,6 +42,7 @@ fn sink(kind: Kind, connection: &Connection, max_batch: usize) -> Box<dyn Sink> 
                 connection,
                 None,
                 max_batch,
+                CONCURRENCY,
             )
             .unwrap(),
         ),
@@ -48,6 +52,7 @@ fn sink(kind: Kind, connection: &Connection, max_batch: usize) -> Box<dyn Sink> 
                 connection,
                 None,
                 max_batch,
+                CONCURRENCY,
             )
             .unwrap(),
         ),

@@ -30,8 +30,6 @@ use std::error::Error as StdError;
 use crate::delivery::classify::AttemptResult;
 use azure_core_amqp::error::{AmqpErrorCondition, AmqpErrorKind};
 use azure_core_amqp::{AmqpDescribedError, AmqpError, AmqpSendOutcome};
-use azure_messaging_eventhubs::EventHubsError;
-use azure_messaging_eventhubs::error::ErrorKind as EventHubsErrorKind;
 
 /// The row of an attempt that failed: an [`AttemptResult`] that is never a delivery (no status
 /// below 400), so an error can never be counted as delivered.
@@ -130,28 +128,12 @@ fn described_error(described: &AmqpDescribedError) -> Failed {
     condition(&described.condition)
 }
 
-/// The row of an `azure_messaging_eventhubs` error.
-pub fn event_hubs_error(error: &EventHubsError) -> Failed {
-    match &error.kind {
-        EventHubsErrorKind::AmqpError(amqp) => amqp_error(amqp),
-        EventHubsErrorKind::SendRejected(Some(described)) => described_error(described),
-        EventHubsErrorKind::SendRejected(None) | EventHubsErrorKind::SendNotAccepted(_) => {
-            Failed::status(500)
-        }
-        EventHubsErrorKind::AzureCore(core) => nested(core).unwrap_or(Failed::CONNECTION),
-        _ => nested(error).unwrap_or(Failed::CONNECTION),
-    }
-}
-
-/// The first `AmqpError` or `EventHubsError` among `error`'s sources, classified.
+/// The first `AmqpError` among `error`'s sources, classified.
 fn nested(error: &(dyn StdError + 'static)) -> Option<Failed> {
     let mut source = error.source();
     while let Some(inner) = source {
         if let Some(amqp) = inner.downcast_ref::<AmqpError>() {
             return Some(amqp_error(amqp));
-        }
-        if let Some(hubs) = inner.downcast_ref::<EventHubsError>() {
-            return Some(event_hubs_error(hubs));
         }
         source = inner.source();
     }
@@ -257,28 +239,6 @@ mod tests {
         kinds.into_iter().map(AmqpError::from).collect()
     }
 
-    fn event_hubs_errors(status: u16, name: &str) -> Vec<EventHubsError> {
-        let mut errors: Vec<EventHubsError> = amqp_errors(status, name)
-            .into_iter()
-            .map(EventHubsError::from)
-            .collect();
-        errors.extend(
-            [
-                EventHubsErrorKind::SimpleMessage("x".into()),
-                EventHubsErrorKind::InvalidManagementResponse,
-                EventHubsErrorKind::SendRejected(None),
-                EventHubsErrorKind::SendRejected(Some(described(name))),
-                EventHubsErrorKind::SendNotAccepted("released".into()),
-                EventHubsErrorKind::AzureCore(azure_core::Error::from(AmqpError::from(
-                    AmqpErrorKind::ManagementStatusCode(status.into(), None),
-                ))),
-            ]
-            .into_iter()
-            .map(EventHubsError::from),
-        );
-        errors
-    }
-
     fn never_delivered(failed: Failed) {
         for class in [EndpointClass::AzureResource, EndpointClass::Webhook] {
             assert_ne!(
@@ -298,9 +258,6 @@ mod tests {
             for error in amqp_errors(status, name) {
                 never_delivered(amqp_error(&error));
             }
-            for error in event_hubs_errors(status, name) {
-                never_delivered(event_hubs_error(&error));
-            }
         }
     }
 
@@ -311,10 +268,6 @@ mod tests {
         for status in 100..400 {
             let error = AmqpError::from(AmqpErrorKind::ManagementStatusCode(status.into(), None));
             assert_eq!(amqp_error(&error), Failed::status(500), "{status}");
-            assert_eq!(
-                event_hubs_error(&EventHubsError::from(error)),
-                Failed::status(500)
-            );
         }
         let refused = AmqpError::from(AmqpErrorKind::ManagementStatusCode(401.into(), None));
         assert_eq!(amqp_error(&refused).result(), AttemptResult::status(401));

@@ -23,8 +23,10 @@ pub const EMULATOR_PORT: u16 = 5672;
 pub const SAS_TOKEN_TYPE: &str = "servicebus.windows.net:sastoken";
 /// The CBS token type of an Entra ID token.
 pub const JWT_TOKEN_TYPE: &str = "jwt";
-/// The Entra ID scope for Event Hubs and Service Bus.
+/// The Entra ID scope for Service Bus (Event Hubs takes it too).
 pub const SERVICE_BUS_SCOPE: &str = "https://servicebus.azure.net/.default";
+/// The Entra ID scope the Event Hubs SDKs ask for (Event Hubs takes either).
+pub const EVENT_HUBS_SCOPE: &str = "https://eventhubs.azure.net/.default";
 
 /// Characters left as they are in a SAS resource and signature (as the Azure SDKs encode them).
 const SAS_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC

@@ -1,18 +1,18 @@
-//! Event Hubs (`endpointType: EventHub`) over `azure_messaging_eventhubs`' `ProducerClient`.
+//! Event Hubs (`endpointType: EventHub`) over AMQP, on the connection and link pool both AMQP
+//! sinks share (`src/sink/amqp/producer.rs`, which says why not the SDK's `ProducerClient`).
 //!
 //! One attempt sends the worker's batch: the deliveries are grouped by twin id, each group goes
-//! as one `EventDataBatch` with the twin id as its partition key (so one twin's events keep their
-//! order within a partition; ADT itself promises no order), sized by the link's maximum message
-//! size. All batches are built before any is sent, so an event over the hub's maximum size fails
-//! the attempt as 413 with nothing sent. The client's own retries are off: the worker owns
-//! retries, so one attempt is one send of each batch.
+//! as batch messages (format `0x80013700`, as the Azure SDKs send an `EventDataBatch`) with the
+//! twin id as the partition key (`x-opt-partition-key`) on each event and on the envelope (so one
+//! twin's events keep their order within a partition; ADT itself promises no order), sized by
+//! the link's maximum message size. All batches are built before any is sent, so an event over
+//! the hub's maximum size fails the attempt as 413 with nothing sent. One attempt is one send of
+//! each batch: the worker owns retries.
 //!
 //! If a later group's send fails after an earlier one succeeded, the attempt fails as a whole and
 //! the retry sends the earlier group again (a duplicate the receiver can spot by message-id, which
 //! is the CloudEvents id). With `maxEventsPerBatch` 1 (the default) this cannot happen.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,20 +23,20 @@ use crate::event::Serialized;
 use crate::secret::Secret;
 use crate::sink::{Answer, Attempt, Sink};
 use azure_core::credentials::TokenCredential;
-use azure_messaging_eventhubs::{
-    EventDataBatch, EventDataBatchOptions, EventHubsError, ProducerClient, RetryOptions,
-};
+use azure_core_amqp::{AmqpMessage, AmqpSymbol};
 
 use super::AmqpSinkError;
-use super::classify;
 use super::client_thread::ClientThread;
 use super::cloudevents;
-use super::connection::{ConnectionString, endpoint_host};
-use super::slot::{Client, Closable, Slot, unless_connection_lost};
+use super::connection::{ConnectionString, EVENT_HUBS_SCOPE, audience, endpoint_host};
+use super::producer::{Credential, Entity, Producer, Transfer, pack};
+use super::slot::{Client, Slot};
 
 /// Event Hubs' maximum event size on the Basic and Standard tiers (1 MB); the link says the
 /// real maximum, this only tells the worker when to send an event alone.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// The message annotation that carries an event's partition key.
+pub const PARTITION_KEY_ANNOTATION: &str = "x-opt-partition-key";
 
 /// How the sink reaches its hub.
 #[derive(Clone)]
@@ -146,56 +146,58 @@ impl EventHubTarget {
         }
     }
 
-    /// Opens a producer with key `key`.
-    async fn open(&self, key: usize) -> Result<ProducerClient, EventHubsError> {
-        let builder = ProducerClient::builder()
-            .with_application_id("twinroute".to_owned())
-            .with_retry_options(no_retries());
+    /// Where key `key` sends, and what signs its token.
+    fn entity(&self, key: usize) -> Entity {
         match self {
-            EventHubTarget::Keys {
-                connection_strings,
-                parsed,
-                hub,
-            } => {
-                let builder = match parsed[key].custom_endpoint() {
-                    Some(endpoint) => builder.with_custom_endpoint(endpoint),
-                    None => builder,
-                };
-                // The client insists the hub it is given agree with EntityPath, if any.
-                let hub = parsed[key].entity_path.is_none().then_some(hub.as_str());
-                builder
-                    .open_with_connection_string(connection_strings[key].expose(), hub)
-                    .await
+            EventHubTarget::Keys { parsed, hub, .. } => {
+                let cs = &parsed[key];
+                let hub = cs.entity_path.as_deref().unwrap_or(hub);
+                let audience = audience(&cs.host, hub);
+                Entity {
+                    address: audience.clone(),
+                    audience,
+                    custom_endpoint: cs.custom_endpoint(),
+                    name: format!("twinroute-{hub}"),
+                    default_max_message_size: DEFAULT_MAX_MESSAGE_BYTES,
+                    credential: Credential::Sas {
+                        key_name: cs.key_name.clone(),
+                        key: cs.key.clone(),
+                    },
+                }
             }
             EventHubTarget::Identity {
                 namespace,
                 hub,
                 credential,
-            } => builder.open(namespace, hub, credential.clone()).await,
+            } => {
+                let audience = audience(namespace, hub);
+                Entity {
+                    address: audience.clone(),
+                    audience,
+                    custom_endpoint: None,
+                    name: format!("twinroute-{hub}"),
+                    default_max_message_size: DEFAULT_MAX_MESSAGE_BYTES,
+                    credential: Credential::Entra {
+                        credential: credential.clone(),
+                        scope: EVENT_HUBS_SCOPE,
+                    },
+                }
+            }
         }
-    }
-}
-
-/// One try per call: the worker owns retries and their schedule.
-fn no_retries() -> RetryOptions {
-    RetryOptions {
-        initial_delay: azure_core::time::Duration::milliseconds(10),
-        max_delay: azure_core::time::Duration::milliseconds(10),
-        max_total_elapsed: azure_core::time::Duration::seconds(30),
-        max_retries: 0,
     }
 }
 
 struct Shared {
     target: EventHubTarget,
-    slot: Slot<ProducerClient>,
+    slot: Slot<Producer>,
+    links: usize,
 }
 
 /// One attempt's events, grouped by twin.
 type Groups = Vec<(Arc<str>, Vec<Arc<Serialized>>)>;
 
-/// An Event Hub endpoint. Its `ProducerClient` lives on the sink's client thread (started on the
-/// first attempt, ended when the sink is dropped); see `src/client_thread.rs`.
+/// An Event Hub endpoint. Its connection lives on the sink's client thread (started on the first
+/// attempt, ended when the sink is dropped); see `src/client_thread.rs`.
 pub struct EventHubSink {
     shared: Arc<Shared>,
     thread: Option<ClientThread<Groups>>,
@@ -203,13 +205,14 @@ pub struct EventHubSink {
 }
 
 impl EventHubSink {
-    /// A sink for `target`, carrying up to `max_batch` events per attempt. Connects on the first
-    /// attempt.
-    pub fn new(target: EventHubTarget, max_batch: usize) -> Self {
+    /// A sink for `target`, carrying up to `max_batch` events per attempt with up to
+    /// `concurrency` transfers in flight. Connects on the first attempt.
+    pub fn new(target: EventHubTarget, max_batch: usize, concurrency: usize) -> Self {
         EventHubSink {
             shared: Arc::new(Shared {
                 slot: Slot::new(target.key_count()),
                 target,
+                links: concurrency.max(1),
             }),
             thread: None,
             max_batch: max_batch.max(1),
@@ -218,16 +221,19 @@ impl EventHubSink {
 
     /// The sink for an endpoint's [`Connection::Amqp`] (`connectionStringPrimaryKey`, then
     /// `connectionStringSecondaryKey`; or `endpointUri` + `entityPath` with `credential`, the
-    /// system-assigned managed identity when `None`).
+    /// system-assigned managed identity when `None`), with up to `concurrency` transfers in
+    /// flight.
     pub fn from_connection(
         authentication: AuthenticationType,
         connection: &Connection,
         credential: Option<Arc<dyn TokenCredential>>,
         max_batch: usize,
+        concurrency: usize,
     ) -> Result<Self, AmqpSinkError> {
         Ok(Self::new(
             EventHubTarget::from_connection(authentication, connection, credential)?,
             max_batch,
+            concurrency,
         ))
     }
 
@@ -252,7 +258,7 @@ impl Sink for EventHubSink {
             let shared = self.shared.clone();
             match ClientThread::spawn("twinroute-eventhubs", move |groups: Groups| {
                 let shared = shared.clone();
-                async move { shared.send(&groups).await }
+                async move { shared.send(groups).await }
             }) {
                 Ok(thread) => self.thread = Some(thread),
                 Err(error) => {
@@ -281,25 +287,56 @@ fn group_by_twin(batch: &[Delivery]) -> Groups {
     groups
 }
 
-impl Shared {
-    async fn send(&self, groups: &[(Arc<str>, Vec<Arc<Serialized>>)]) -> AttemptResult {
-        let open = |key| async move {
-            self.target
-                .open(key)
-                .await
-                .map_err(|error| classify::event_hubs_error(&error).result())
-        };
-        let send = |client: Arc<Client<ProducerClient>>| async move {
-            let result = unless_connection_lost(send_groups(&client, groups), || async {
-                // A management read goes over the same connection.
-                match client.get_eventhub_properties().await {
-                    Ok(_) => true,
-                    Err(error) => {
-                        classify::event_hubs_error(&error) != classify::Failed::CONNECTION
-                    }
-                }
+/// A batch envelope as the Azure SDKs build it: the first message's header, properties,
+/// application properties and annotations (the partition key among them), no body.
+fn envelope(first: &AmqpMessage) -> AmqpMessage {
+    let mut builder = AmqpMessage::builder();
+    if let Some(header) = &first.header {
+        builder = builder.with_header(header.clone());
+    }
+    if let Some(properties) = &first.properties {
+        builder = builder.with_properties(properties.clone());
+    }
+    if let Some(application_properties) = &first.application_properties {
+        builder = builder.with_application_properties(application_properties.clone());
+    }
+    if let Some(annotations) = &first.message_annotations {
+        builder = builder.with_message_annotations(annotations.clone());
+    }
+    builder.build()
+}
+
+/// Every group's batch messages, built before any is sent: one twin's events per batch message,
+/// its id as the partition key on each event and on the envelope.
+fn transfers(groups: &Groups, max_message_size: usize) -> Result<Vec<Transfer>, AttemptResult> {
+    let mut transfers = Vec::new();
+    for (twin, events) in groups {
+        let messages: Vec<AmqpMessage> = events
+            .iter()
+            .map(|event| {
+                let mut message = cloudevents::amqp_message(&event.event);
+                message.add_message_annotation(
+                    AmqpSymbol::from(PARTITION_KEY_ANNOTATION),
+                    twin.to_string(),
+                );
+                message
             })
-            .await;
+            .collect();
+        transfers.extend(pack(&messages, max_message_size, true, envelope)?);
+    }
+    Ok(transfers)
+}
+
+impl Shared {
+    async fn send(&self, groups: Groups) -> AttemptResult {
+        let open = |key| Producer::open(self.target.entity(key), self.links);
+        let twins: Vec<Arc<str>> = groups.iter().map(|(twin, _)| twin.clone()).collect();
+        let (groups, twins) = (&groups, &twins);
+        let send = |producer: Arc<Client<Producer>>| async move {
+            let result = match transfers(groups, producer.max_message_size()) {
+                Ok(transfers) => producer.send(twins, &transfers).await,
+                Err(result) => result,
+            };
             if result != AttemptResult::status(200) {
                 tracing::debug!(?result, "event hubs send failed");
             }
@@ -307,55 +344,6 @@ impl Shared {
         };
         self.slot.attempt(open, send).await
     }
-}
-
-impl Closable for ProducerClient {
-    fn close(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move {
-            let _ = ProducerClient::close(self).await;
-        })
-    }
-}
-
-/// Builds every batch, then sends them in order; stops at the first failure.
-async fn send_groups(
-    client: &ProducerClient,
-    groups: &[(Arc<str>, Vec<Arc<Serialized>>)],
-) -> AttemptResult {
-    let mut batches: Vec<EventDataBatch<'_>> = Vec::new();
-    for (twin, events) in groups {
-        let mut pending = events.iter().peekable();
-        while pending.peek().is_some() {
-            let options = EventDataBatchOptions {
-                partition_key: Some(twin.to_string()),
-                ..Default::default()
-            };
-            let batch = match client.create_batch(Some(options)).await {
-                Ok(batch) => batch,
-                Err(error) => return classify::event_hubs_error(&error).into(),
-            };
-            while let Some(event) = pending.peek() {
-                match batch.try_add_amqp_message(cloudevents::amqp_message(&event.event), None) {
-                    Ok(true) => {
-                        pending.next();
-                    }
-                    Ok(false) => break,
-                    Err(error) => return classify::event_hubs_error(&error).into(),
-                }
-            }
-            if batch.is_empty() {
-                // One event larger than the hub's maximum message size.
-                return AttemptResult::status(413);
-            }
-            batches.push(batch);
-        }
-    }
-    for batch in batches {
-        if let Err(error) = client.send_batch(batch, None).await {
-            return classify::event_hubs_error(&error).into();
-        }
-    }
-    AttemptResult::status(200)
 }
 
 #[cfg(test)]
@@ -370,9 +358,14 @@ mod tests {
             endpoint_uri: Some("sb://ns.servicebus.windows.net/".to_owned()),
             entity_path: Some("hub1".to_owned()),
         };
-        let sink =
-            EventHubSink::from_connection(AuthenticationType::IdentityBased, &connection, None, 10)
-                .unwrap();
+        let sink = EventHubSink::from_connection(
+            AuthenticationType::IdentityBased,
+            &connection,
+            None,
+            10,
+            1,
+        )
+        .unwrap();
         match sink.target() {
             EventHubTarget::Identity { namespace, hub, .. } => {
                 assert_eq!(namespace, "ns.servicebus.windows.net");
@@ -387,7 +380,7 @@ mod tests {
             entity_path: Some("hub1".to_owned()),
         };
         assert!(matches!(
-            EventHubSink::from_connection(AuthenticationType::IdentityBased, &missing, None, 1),
+            EventHubSink::from_connection(AuthenticationType::IdentityBased, &missing, None, 1, 1),
             Err(AmqpSinkError::MissingIdentityTarget)
         ));
     }
@@ -405,7 +398,7 @@ mod tests {
             entity_path: Some("hub2".to_owned()),
         };
         let sink =
-            EventHubSink::from_connection(AuthenticationType::KeyBased, &connection, None, 1)
+            EventHubSink::from_connection(AuthenticationType::KeyBased, &connection, None, 1, 1)
                 .unwrap();
         match sink.target() {
             EventHubTarget::Keys { hub, parsed, .. } => {
@@ -423,7 +416,8 @@ mod tests {
             entity_path: None,
         };
         assert!(
-            EventHubSink::from_connection(AuthenticationType::KeyBased, &no_hub, None, 1).is_err()
+            EventHubSink::from_connection(AuthenticationType::KeyBased, &no_hub, None, 1, 1)
+                .is_err()
         );
     }
 }

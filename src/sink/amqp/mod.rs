@@ -31,6 +31,8 @@ mod client_thread;
 pub mod cloudevents;
 pub mod connection;
 pub mod eventhubs;
+mod liveness;
+mod producer;
 pub mod servicebus;
 mod slot;
 
@@ -85,12 +87,14 @@ pub fn sink_for(
             &endpoint.connection,
             credential,
             endpoint.delivery.batch.max_events,
+            endpoint.delivery.concurrency.get(),
         )?)),
         EndpointType::ServiceBus => Ok(Box::new(ServiceBusSink::from_connection(
             endpoint.authentication,
             &endpoint.connection,
             credential,
             endpoint.delivery.batch.max_events,
+            endpoint.delivery.concurrency.get(),
         )?)),
         EndpointType::EventGrid | EndpointType::Webhook => {
             Err(AmqpSinkError::NotAmqp(endpoint.name.clone()))

@@ -1,16 +1,14 @@
 //! Service Bus topics (`endpointType: ServiceBus`) over AMQP with `azure_core_amqp` (the crate
-//! under the Event Hubs client, same version). No released Rust Service Bus crate speaks AMQP, and
-//! the REST send API cannot carry `cloudEvents:`-prefixed application-properties.
+//! under the Azure Event Hubs client). No released Rust Service Bus crate speaks AMQP, and the
+//! REST send API cannot carry `cloudEvents:`-prefixed application-properties.
 //!
-//! One connection per sink: a session, a CBS put-token (a SAS token signed from the connection
-//! string's key, or an Entra ID token), and one sender link to the topic. One attempt sends the
-//! worker's batch as one AMQP batch message (format `0x80013700`, each event a data section
-//! holding an encoded message, as the Azure SDKs send batches), split only if the link's maximum
-//! message size requires it; a single event goes as a plain message. The token is put again
-//! before it expires.
+//! One connection per sink, shared with the Event Hubs sink's design (`src/sink/amqp/producer.rs`):
+//! a session, a CBS put-token (a SAS token signed from the connection string's key, or an Entra
+//! ID token, put again before it expires), and up to `concurrency` sender links to the topic. One
+//! attempt sends the worker's batch as one AMQP batch message (format `0x80013700`, each event a
+//! data section holding an encoded message, as the Azure SDKs send batches), split only if the
+//! link's maximum message size requires it; a single event goes as a plain message.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,35 +16,19 @@ use crate::config::{AuthenticationType, Connection};
 use crate::delivery::classify::AttemptResult;
 use crate::delivery::worker::Delivery;
 use crate::sink::{Answer, Attempt, Sink};
-use azure_core::credentials::{Secret as AzureSecret, TokenCredential};
-use azure_core::http::Url;
-use azure_core::time::OffsetDateTime;
-use azure_core_amqp::{
-    AmqpClaimsBasedSecurity, AmqpClaimsBasedSecurityApis, AmqpConnection, AmqpConnectionApis,
-    AmqpConnectionOptions, AmqpError, AmqpMessage, AmqpSendOptions, AmqpSender, AmqpSenderApis,
-    AmqpSession, AmqpSessionApis,
-};
-use tokio::sync::Mutex;
-use tokio::time::Instant;
+use azure_core::credentials::TokenCredential;
+use azure_core_amqp::AmqpMessage;
 
 use super::AmqpSinkError;
-use super::classify;
 use super::client_thread::ClientThread;
 use super::cloudevents;
-use super::connection::{
-    ConnectionString, JWT_TOKEN_TYPE, SAS_TOKEN_TYPE, SERVICE_BUS_SCOPE, audience, endpoint_host,
-    sas_token,
-};
-use super::slot::{Client, Closable, Slot, unless_connection_lost};
+use super::connection::{ConnectionString, SERVICE_BUS_SCOPE, audience, endpoint_host};
+pub use super::producer::BATCH_MESSAGE_FORMAT;
+use super::producer::{Credential, Entity, Producer, pack};
+use super::slot::{Client, Slot};
 
-/// The AMQP message format of a batch message (Microsoft's batching convention).
-pub const BATCH_MESSAGE_FORMAT: u32 = 0x8001_3700;
 /// Service Bus Standard's maximum message size (256 KB), used when the link names none.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
-/// How long a SAS token the sink signs is valid.
-const SAS_LIFETIME: Duration = Duration::from_secs(60 * 60);
-/// Put a fresh token this long before the current one expires.
-const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// How the sink reaches its topic.
 #[derive(Clone)]
@@ -165,202 +147,34 @@ impl ServiceBusTarget {
         }
     }
 
-    /// A token for the topic's audience: (token, CBS token type, expiry).
-    async fn token(&self, key: usize) -> Result<(String, &'static str, OffsetDateTime), AmqpError> {
-        match self {
-            ServiceBusTarget::Keys { parsed, topic } => {
-                let cs = &parsed[key];
-                let entity = cs.entity_path.as_deref().unwrap_or(topic);
-                let expiry =
-                    crate::clock::utc_now().timestamp().max(0) as u64 + SAS_LIFETIME.as_secs();
-                let token = sas_token(&audience(&cs.host, entity), &cs.key_name, &cs.key, expiry);
-                let expires_on = OffsetDateTime::from_unix_timestamp(expiry as i64)
-                    .map_err(|_| AmqpError::with_message("token expiry out of range"))?;
-                Ok((token, SAS_TOKEN_TYPE, expires_on))
-            }
-            ServiceBusTarget::Identity { credential, .. } => {
-                let token = credential
-                    .get_token(&[SERVICE_BUS_SCOPE], None)
-                    .await
-                    .map_err(AmqpError::from)?;
-                Ok((
-                    token.token.secret().to_owned(),
-                    JWT_TOKEN_TYPE,
-                    token.expires_on,
-                ))
-            }
-        }
-    }
-
-    /// Connects, authorizes the topic and attaches a sender.
-    async fn open(&self, key: usize) -> Result<Connected, AmqpError> {
+    /// Where key `key` sends, and what signs its token.
+    fn entity(&self, key: usize) -> Entity {
         let (host, topic, custom_endpoint) = self.address(key);
-        let audience = audience(host, topic);
-        let url = Url::parse(&audience)
-            .map_err(|_| AmqpError::with_message("the namespace host is not a valid URL host"))?;
-        let custom_endpoint = match custom_endpoint {
-            Some(endpoint) => Some(
-                Url::parse(&endpoint)
-                    .map_err(|_| AmqpError::with_message("invalid emulator endpoint"))?,
-            ),
-            None => None,
+        let credential = match self {
+            ServiceBusTarget::Keys { parsed, .. } => Credential::Sas {
+                key_name: parsed[key].key_name.clone(),
+                key: parsed[key].key.clone(),
+            },
+            ServiceBusTarget::Identity { credential, .. } => Credential::Entra {
+                credential: credential.clone(),
+                scope: SERVICE_BUS_SCOPE,
+            },
         };
-        let connection = AmqpConnection::new();
-        connection
-            .open(
-                format!("twinroute-{topic}"),
-                url,
-                Some(AmqpConnectionOptions {
-                    custom_endpoint,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        let session = AmqpSession::new();
-        session.begin(&connection, None).await?;
-        let cbs = AmqpClaimsBasedSecurity::new(session.clone())?;
-        cbs.attach().await?;
-        let client = Connected {
-            connection,
-            session,
-            cbs,
-            sender: AmqpSender::new(),
-            audience,
-            key,
-            refresh_at: Mutex::new(Instant::now()),
-            max_message_size: DEFAULT_MAX_MESSAGE_BYTES,
-        };
-        client.authorize(self).await?;
-        client
-            .sender
-            .attach(
-                &client.session,
-                format!("twinroute-sender-{topic}"),
-                topic.to_owned(),
-                None,
-            )
-            .await?;
-        let max_message_size = client
-            .sender
-            .max_message_size()
-            .await?
-            .and_then(|size| usize::try_from(size).ok())
-            .filter(|&size| size > 0)
-            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
-        Ok(Connected {
-            max_message_size,
-            ..client
-        })
-    }
-}
-
-/// One open connection with its sender.
-struct Connected {
-    connection: AmqpConnection,
-    #[allow(dead_code, reason = "kept open for the sender and CBS links")]
-    session: AmqpSession,
-    cbs: AmqpClaimsBasedSecurity,
-    sender: AmqpSender,
-    audience: String,
-    key: usize,
-    /// When the token must be put again.
-    refresh_at: Mutex<Instant>,
-    max_message_size: usize,
-}
-
-impl Connected {
-    /// Puts a fresh token for the topic if the current one is close to expiring.
-    async fn authorize(&self, target: &ServiceBusTarget) -> Result<(), AmqpError> {
-        let mut refresh_at = self.refresh_at.lock().await;
-        if Instant::now() < *refresh_at {
-            return Ok(());
+        Entity {
+            audience: audience(host, topic),
+            address: topic.to_owned(),
+            custom_endpoint,
+            name: format!("twinroute-{topic}"),
+            default_max_message_size: DEFAULT_MAX_MESSAGE_BYTES,
+            credential,
         }
-        let (token, token_type, expires_on) = target.token(self.key).await?;
-        self.cbs
-            .authorize_path(
-                self.audience.clone(),
-                Some(token_type.to_owned()),
-                &AzureSecret::new(token),
-                expires_on,
-            )
-            .await?;
-        let lifetime =
-            (expires_on.unix_timestamp() - crate::clock::utc_now().timestamp()).max(0) as u64;
-        *refresh_at = Instant::now() + Duration::from_secs(lifetime).saturating_sub(REFRESH_MARGIN);
-        Ok(())
-    }
-
-    /// Whether the connection still stands: a session can begin on it (and is ended again).
-    async fn alive(&self) -> bool {
-        let probe = AmqpSession::new();
-        if probe.begin(&self.connection, None).await.is_err() {
-            return false;
-        }
-        let _ = probe.end().await;
-        true
-    }
-
-    /// Sends `messages` in as few transfers as the link's maximum message size allows.
-    async fn send(&self, messages: &[AmqpMessage]) -> AttemptResult {
-        let mut sizes = Vec::with_capacity(messages.len());
-        for message in messages {
-            match AmqpMessage::serialize(message) {
-                Ok(bytes) if bytes.len() > self.max_message_size => {
-                    return AttemptResult::status(413);
-                }
-                Ok(bytes) => sizes.push(bytes),
-                Err(_) => return AttemptResult::status(400),
-            }
-        }
-        // Chunks of encoded messages, each within the maximum (with room for the envelope).
-        let budget = self.max_message_size.saturating_sub(512);
-        let mut chunks: Vec<(Vec<usize>, usize)> = Vec::new();
-        for (index, encoded) in sizes.iter().enumerate() {
-            let cost = encoded.len() + 8;
-            match chunks.last_mut() {
-                Some((chunk, used)) if *used + cost <= budget => {
-                    chunk.push(index);
-                    *used += cost;
-                }
-                _ => chunks.push((vec![index], cost)),
-            }
-        }
-        let mut encoded: Vec<Option<Vec<u8>>> = sizes.into_iter().map(Some).collect();
-        for (chunk, _) in chunks {
-            let outcome = if let [only] = chunk[..] {
-                self.sender.send_ref(&messages[only], None).await
-            } else {
-                let body: Vec<Vec<u8>> = chunk.iter().filter_map(|&i| encoded[i].take()).collect();
-                // The envelope carries the first message's id, as the Azure SDKs' batches do.
-                let envelope = AmqpMessage::builder()
-                    .with_properties(messages[chunk[0]].properties.clone().unwrap_or_default())
-                    .with_body(body)
-                    .build();
-                self.sender
-                    .send(
-                        envelope,
-                        Some(AmqpSendOptions {
-                            message_format: Some(BATCH_MESSAGE_FORMAT),
-                            ..Default::default()
-                        }),
-                    )
-                    .await
-            };
-            let result = match outcome {
-                Ok(outcome) => classify::outcome(&outcome),
-                Err(error) => classify::amqp_error(&error).into(),
-            };
-            if !matches!(result, AttemptResult::Status { status: 200, .. }) {
-                return result;
-            }
-        }
-        AttemptResult::status(200)
     }
 }
 
 struct Shared {
     target: ServiceBusTarget,
-    slot: Slot<Connected>,
+    slot: Slot<Producer>,
+    links: usize,
 }
 
 /// A Service Bus topic endpoint. Its connection, session and links live on the sink's client
@@ -368,18 +182,19 @@ struct Shared {
 /// `src/client_thread.rs`.
 pub struct ServiceBusSink {
     shared: Arc<Shared>,
-    thread: Option<ClientThread<Vec<AmqpMessage>>>,
+    thread: Option<ClientThread<(Vec<Arc<str>>, Vec<AmqpMessage>)>>,
     max_batch: usize,
 }
 
 impl ServiceBusSink {
-    /// A sink for `target`, carrying up to `max_batch` events per attempt. Connects on the first
-    /// attempt.
-    pub fn new(target: ServiceBusTarget, max_batch: usize) -> Self {
+    /// A sink for `target`, carrying up to `max_batch` events per attempt with up to
+    /// `concurrency` transfers in flight. Connects on the first attempt.
+    pub fn new(target: ServiceBusTarget, max_batch: usize, concurrency: usize) -> Self {
         ServiceBusSink {
             shared: Arc::new(Shared {
                 slot: Slot::new(target.key_count()),
                 target,
+                links: concurrency.max(1),
             }),
             thread: None,
             max_batch: max_batch.max(1),
@@ -388,16 +203,19 @@ impl ServiceBusSink {
 
     /// The sink for an endpoint's [`Connection::Amqp`] (`primaryConnectionString`, then
     /// `secondaryConnectionString`; or `endpointUri` + `entityPath` with `credential`, the
-    /// system-assigned managed identity when `None`).
+    /// system-assigned managed identity when `None`), with up to `concurrency` transfers in
+    /// flight.
     pub fn from_connection(
         authentication: AuthenticationType,
         connection: &Connection,
         credential: Option<Arc<dyn TokenCredential>>,
         max_batch: usize,
+        concurrency: usize,
     ) -> Result<Self, AmqpSinkError> {
         Ok(Self::new(
             ServiceBusTarget::from_connection(authentication, connection, credential)?,
             max_batch,
+            concurrency,
         ))
     }
 
@@ -421,6 +239,12 @@ impl Sink for ServiceBusSink {
             .iter()
             .map(|d| cloudevents::amqp_message(&d.event.event))
             .collect();
+        let mut twins: Vec<Arc<str>> = batch
+            .iter()
+            .map(|d| d.event.event.twin_id.clone())
+            .collect();
+        twins.sort();
+        twins.dedup();
         if self.thread.is_none() {
             let shared = self.shared.clone();
             match ClientThread::spawn("twinroute-servicebus", move |messages| {
@@ -435,37 +259,32 @@ impl Sink for ServiceBusSink {
             }
         }
         match &self.thread {
-            Some(thread) => thread.attempt(messages),
+            Some(thread) => thread.attempt((twins, messages)),
             None => Attempt::Now(Answer::observed(AttemptResult::ConnectionError)),
         }
     }
 }
 
 impl Shared {
-    async fn send(&self, messages: Vec<AmqpMessage>) -> AttemptResult {
-        let open = |key| async move {
-            self.target
-                .open(key)
-                .await
-                .map_err(|error| classify::amqp_error(&error).result())
-        };
+    async fn send(&self, (twins, messages): (Vec<Arc<str>>, Vec<AmqpMessage>)) -> AttemptResult {
+        let open = |key| Producer::open(self.target.entity(key), self.links);
         let messages = &messages;
-        let send = |client: Arc<Client<Connected>>| async move {
-            match client.authorize(&self.target).await {
-                Ok(()) => unless_connection_lost(client.send(messages), || client.alive()).await,
-                Err(error) => classify::amqp_error(&error).into(),
+        let twins = &twins;
+        let send = |producer: Arc<Client<Producer>>| async move {
+            match pack(messages, producer.max_message_size(), false, envelope) {
+                Ok(transfers) => producer.send(twins, &transfers).await,
+                Err(result) => result,
             }
         };
         self.slot.attempt(open, send).await
     }
 }
 
-impl Closable for Connected {
-    fn close(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move {
-            let _ = self.connection.close().await;
-        })
-    }
+/// A batch envelope: the first message's properties (its message-id among them), no body.
+fn envelope(first: &AmqpMessage) -> AmqpMessage {
+    AmqpMessage::builder()
+        .with_properties(first.properties.clone().unwrap_or_default())
+        .build()
 }
 
 #[cfg(test)]
@@ -485,6 +304,7 @@ mod tests {
             AuthenticationType::IdentityBased,
             &connection,
             None,
+            1,
             1,
         )
         .unwrap();
@@ -510,7 +330,7 @@ mod tests {
             entity_path: None,
         };
         let sink =
-            ServiceBusSink::from_connection(AuthenticationType::KeyBased, &connection, None, 1)
+            ServiceBusSink::from_connection(AuthenticationType::KeyBased, &connection, None, 1, 1)
                 .unwrap();
         let (host, topic, custom) = sink.target().address(0);
         assert_eq!(

@@ -8,11 +8,14 @@
 //! each transfer's own answer, not a reason to cut the others off), and the client is closed
 //! when the last of them lets go of it. A generation number keeps a late failure of an old
 //! client from retiring a newer one, so concurrent attempts that all see the primary key
-//! refused move the endpoint to the secondary once, not back and forth.
+//! refused move the endpoint to the secondary once, not back and forth. Attempts that waited for
+//! an open that failed take its answer rather than opening again, so an endpoint reconnects
+//! once per round of attempts, not once per waiting attempt.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::delivery::classify::AttemptResult;
@@ -80,12 +83,17 @@ struct State<C: Closable> {
     key: usize,
     generation: u64,
     current: Option<Opened<C>>,
+    /// How many opens have failed, and the last one's answer.
+    failed_opens: u64,
+    last_failure: AttemptResult,
 }
 
 pub(crate) struct Slot<C: Closable> {
     /// How many keys the endpoint has (primary, secondary; 1 for identities).
     keys: usize,
     state: Mutex<State<C>>,
+    /// `State::failed_opens`, readable without the lock.
+    failed_opens: AtomicU64,
 }
 
 fn refused(result: AttemptResult) -> bool {
@@ -101,7 +109,10 @@ impl<C: Closable> Slot<C> {
                 key: 0,
                 generation: 0,
                 current: None,
+                failed_opens: 0,
+                last_failure: AttemptResult::ConnectionError,
             }),
+            failed_opens: AtomicU64::new(0),
         }
     }
 
@@ -138,15 +149,21 @@ impl<C: Closable> Slot<C> {
     }
 
     /// The current client, opening one with the key in force if there is none. A refused open
-    /// moves to the next key.
+    /// moves to the next key. Attempts that waited while an open failed take its answer instead
+    /// of opening again: a broker that is down costs one connection try per round of attempts,
+    /// not one per waiting attempt.
     async fn current<O, OFut>(&self, open: O) -> Result<Opened<C>, AttemptResult>
     where
         O: Fn(usize) -> OFut,
         OFut: Future<Output = Result<C, AttemptResult>>,
     {
+        let failures_seen = self.failed_opens.load(Ordering::Acquire);
         let mut state = self.state.lock().await;
         if let Some(opened) = &state.current {
             return Ok(opened.clone());
+        }
+        if state.failed_opens != failures_seen {
+            return Err(state.last_failure);
         }
         let key = state.key;
         match open(key).await {
@@ -167,6 +184,10 @@ impl<C: Closable> Slot<C> {
                 if refused(result) {
                     state.key = (key + 1) % self.keys;
                 }
+                state.failed_opens += 1;
+                state.last_failure = result;
+                self.failed_opens
+                    .store(state.failed_opens, Ordering::Release);
                 Err(result)
             }
         }
@@ -187,42 +208,6 @@ impl<C: Closable> Slot<C> {
             state.current = None;
             if refused(result) {
                 state.key = (opened.key + 1) % self.keys;
-            }
-        }
-    }
-}
-
-/// How long a send may wait for its settlement before the connection is checked.
-const FIRST_CHECK: Duration = Duration::from_millis(500);
-/// The longest pause between checks.
-const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(5);
-/// A check that takes longer than this finds the connection dead.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Waits for `send`, checking with `alive` while it waits whether the connection still stands.
-///
-/// `fe2o3-amqp` keeps an unsettled delivery's completion in the link, not in the connection, so
-/// a send whose connection dies waits forever instead of failing. The worker's attempt timeout
-/// would end it, but as a timeout; checking the connection reports a dropped connection as
-/// `ConnectionError`, as soon as it is seen. A transfer the service is merely slow to settle
-/// (the connection answers the check) is left to the worker's timeout.
-pub(crate) async fn unless_connection_lost<S, A, AFut>(send: S, alive: A) -> AttemptResult
-where
-    S: Future<Output = AttemptResult>,
-    A: Fn() -> AFut,
-    AFut: Future<Output = bool>,
-{
-    let mut send = std::pin::pin!(send);
-    let mut interval = FIRST_CHECK;
-    loop {
-        tokio::select! {
-            result = &mut send => return result,
-            () = tokio::time::sleep(interval) => {
-                let standing = tokio::time::timeout(CHECK_TIMEOUT, alive()).await.unwrap_or(false);
-                if !standing {
-                    return AttemptResult::ConnectionError;
-                }
-                interval = (interval * 2).min(MAX_CHECK_INTERVAL);
             }
         }
     }
