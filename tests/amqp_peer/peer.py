@@ -35,7 +35,8 @@ Control: standard input and output, one JSON object per line
   and accept), `server-busy` (reject, `com.microsoft:server-busy`), `timeout`
   (`com.microsoft:timeout`), `unauthorized` (`amqp:unauthorized-access`), `not-found`
   (`amqp:not-found`), `message-size-exceeded` (`amqp:link:message-size-exceeded`), `hold`
-  (never settle), `close-connection` (cut every connection when a transfer arrives).
+  (never settle), `close-connection` (cut every connection when a transfer arrives), `released`
+  (settle as released: not stored, not recorded).
   `{"cmd": "put-token-status", "status": 200 | 202}`
   `{"cmd": "latency", "ms": N}`: settle each entity transfer N ms after it arrives (a reactor
   timer per transfer: other transfers, links and connections go on meanwhile).
@@ -112,7 +113,7 @@ REJECTIONS = {
     "not-found": "amqp:not-found",
     "message-size-exceeded": "amqp:link:message-size-exceeded",
 }
-FAULTS = {"none", "hold", "close-connection", *REJECTIONS}
+FAULTS = {"none", "hold", "close-connection", "released", *REJECTIONS}
 CUT_POINTS = {"put-token", "attach", "transfer"}
 
 
@@ -855,6 +856,8 @@ class Peer(Handler):
             if fault == "none":
                 self.record(address, payload, message_format)
                 delivery.update(Delivery.ACCEPTED)
+            elif fault == "released":
+                delivery.update(Delivery.RELEASED)
             else:
                 delivery.local.condition = Condition(
                     REJECTIONS[fault], "refused by the Proton test peer")

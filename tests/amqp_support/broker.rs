@@ -65,6 +65,8 @@ pub enum Fault {
     CloseConnection,
     /// Never settle (the sender waits until its own timeout).
     Hold,
+    /// Settle as released (not stored, not recorded).
+    Released,
 }
 
 /// The broker's shape.
@@ -577,6 +579,10 @@ async fn serve_entity(mut receiver: Receiver, address: String, inner: Arc<Inner>
             }
             Fault::Hold => {
                 held.push(delivery);
+                continue;
+            }
+            Fault::Released => {
+                let _ = timeout(STEP_TIMEOUT, receiver.release(&delivery)).await;
                 continue;
             }
         };

@@ -328,6 +328,7 @@ fn fault_name(fault: Fault) -> &'static str {
         Fault::MessageSizeExceeded => "message-size-exceeded",
         Fault::CloseConnection => "close-connection",
         Fault::Hold => "hold",
+        Fault::Released => "released",
     }
 }
 
