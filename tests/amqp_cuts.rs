@@ -178,7 +178,7 @@ async fn concurrency_n_puts_n_transfers_in_flight_and_one_twins_attempts_take_tu
         );
         peer.set_fault(Fault::Hold);
         let twin = &deliveries[1];
-        let same_twin = vec![twin.clone(), twin.clone(), twin.clone(), twin.clone()];
+        let same_twin = [twin.clone(), twin.clone(), twin.clone(), twin.clone()];
         let pending: Vec<_> = same_twin
             .iter()
             .map(|d| sink.attempt(std::slice::from_ref(d), Duration::ZERO))

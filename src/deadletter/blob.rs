@@ -3,7 +3,7 @@
 //!
 //! # Why plain REST with `reqwest`, not an Azure SDK crate
 //!
-//! `azure_storage_blob` 1.1 and `azure_messaging_eventhubs` 0.16 cannot be in one dependency graph
+//! `azure_storage_blob` 1.1 and `azure_core_amqp` 1.2.0-beta.1 cannot be in one dependency graph
 //! today: the first requires `azure_core ^1.1.0`, the second `azure_core ^1.2.0-beta.1`, and Cargo
 //! will not hold two semver-compatible versions of one crate. The legacy `azure_storage_blobs`
 //! 0.21 line is frozen and rejects Azurite's (path-style) SAS URLs. A dead-letter write is one Put
@@ -26,7 +26,7 @@
 //!   [`STORAGE_SCOPE`], from a [`TokenSource`]; [`EntraTokenSource`] gets it from
 //!   `azure_identity` (managed identity, a service principal from the environment, or the Azure
 //!   CLI). `azure_identity` is pinned to 1.1.0-beta.1, the newest release and the only one whose
-//!   `azure_core` (1.2.0-beta.1) agrees with `azure_messaging_eventhubs` 0.16. Only the request
+//!   `azure_core` (1.2.0-beta.1) agrees with `azure_core_amqp` 1.2.0-beta.1. Only the request
 //!   this builds is tested (with a fake token source): getting a real token needs Azure.
 //!
 //! # Failures

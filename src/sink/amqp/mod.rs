@@ -1,13 +1,19 @@
 //! Event Hubs and Service Bus endpoints over AMQP 1.0, as ADT sends to them. Tested against an
-//! in-repo AMQP 1.0 test broker (`tests/amqp_support/broker.rs`), since neither service can run here.
+//! in-repo AMQP 1.0 test broker (`tests/amqp_support/broker.rs`) and a Qpid Proton peer
+//! (`tests/amqp_peer/peer.py`), since neither service can run here.
 //!
 //! # Layout
 //!
 //! - [`cloudevents`]: the AMQP binding of CloudEvents in binary mode (what goes on the wire).
 //! - [`connection`]: connection strings, the emulator convention, SAS tokens.
 //! - [`classify`]: AMQP outcomes and errors → the delivery policy's [`AttemptResult`] rows.
-//! - [`eventhubs`]: [`EventHubSink`], over `azure_messaging_eventhubs`' `ProducerClient`.
-//! - [`servicebus`]: [`ServiceBusSink`], over `azure_core_amqp` (CBS + one sender link).
+//! - `producer`: one connection per endpoint (session, CBS put-token, a pool of up to
+//!   `concurrency` sender links, one twin's attempts in turn), over `azure_core_amqp`; packing
+//!   messages into batch messages.
+//! - `liveness`: every wait on a connection watched; a cut noticed within a second.
+//! - `slot`: the endpoint's current client, key fallback, one reconnect per failure.
+//! - [`eventhubs`]: [`EventHubSink`]: partition keys, one twin per batch message.
+//! - [`servicebus`]: [`ServiceBusSink`]: one batch message per attempt.
 //!
 //! # Known limits
 //!
@@ -15,12 +21,13 @@
 //!   `fe2o3-amqp` sender under both sinks intermittently never saw the settlement of a transfer
 //!   the broker did receive and settle (after ~100–150 transfers; never on a current-thread
 //!   runtime; the cause inside `fe2o3-amqp` is not diagnosed). So each sink runs its connection,
-//!   session, links (the Event Hubs `ProducerClient`) and sends on a dedicated OS thread with a
+//!   session, links and sends on a dedicated OS thread with a
 //!   current-thread runtime, started on the first attempt and ended when the sink is dropped;
 //!   attempts are handed to it over a channel (`src/client_thread.rs`). Tested from a
 //!   multi-thread runtime: `*_many_sends_from_a_multi_thread_runtime_all_arrive_once`.
-//! - A send whose connection dies would wait forever (`fe2o3-amqp` keeps the settlement in the
-//!   link): the sinks check the connection while a send waits and answer `ConnectionError`.
+//! - A wait whose connection dies would wait forever (`fe2o3-amqp` keeps the settlement, the
+//!   attach and the CBS answer in the link): `liveness` checks the connection while something
+//!   waits and ends every wait on it with `ConnectionError`.
 //! - Event Hubs partition keys are per twin, so a batch of many twins is one transfer per twin.
 //! - IdentityBased endpoints are built (unit-tested) but cannot be exercised here.
 //!

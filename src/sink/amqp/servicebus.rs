@@ -171,6 +171,9 @@ impl ServiceBusTarget {
     }
 }
 
+/// One attempt's twins (sorted, once each) and messages.
+type Request = (Vec<Arc<str>>, Vec<AmqpMessage>);
+
 struct Shared {
     target: ServiceBusTarget,
     slot: Slot<Producer>,
@@ -182,7 +185,7 @@ struct Shared {
 /// `src/client_thread.rs`.
 pub struct ServiceBusSink {
     shared: Arc<Shared>,
-    thread: Option<ClientThread<(Vec<Arc<str>>, Vec<AmqpMessage>)>>,
+    thread: Option<ClientThread<Request>>,
     max_batch: usize,
 }
 
@@ -266,7 +269,7 @@ impl Sink for ServiceBusSink {
 }
 
 impl Shared {
-    async fn send(&self, (twins, messages): (Vec<Arc<str>>, Vec<AmqpMessage>)) -> AttemptResult {
+    async fn send(&self, (twins, messages): Request) -> AttemptResult {
         let open = |key| Producer::open(self.target.entity(key), self.links);
         let messages = &messages;
         let twins = &twins;
