@@ -14,23 +14,18 @@
 //! is the CloudEvents id). With `maxEventsPerBatch` 1 (the default) this cannot happen.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::{AuthenticationType, Connection};
 use crate::delivery::classify::AttemptResult;
-use crate::delivery::worker::Delivery;
 use crate::event::Serialized;
-use crate::secret::Secret;
-use crate::sink::{Answer, Attempt, Sink};
 use azure_core::credentials::TokenCredential;
 use azure_core_amqp::{AmqpMessage, AmqpSymbol};
 
 use super::AmqpSinkError;
-use super::client_thread::ClientThread;
 use super::cloudevents;
 use super::connection::{ConnectionString, EVENT_HUBS_SCOPE, audience, endpoint_host};
-use super::producer::{Credential, Entity, Producer, Transfer, pack};
-use super::slot::{Client, Slot};
+use super::producer::{Credential, Entity, Transfer, pack};
+use super::sink::{AmqpSink, Kind};
 
 /// Event Hubs' maximum event size on the Basic and Standard tiers (1 MB); the link says the
 /// real maximum, this only tells the worker when to send an event alone.
@@ -43,9 +38,7 @@ pub const PARTITION_KEY_ANNOTATION: &str = "x-opt-partition-key";
 pub enum EventHubTarget {
     /// KeyBased: connection strings, primary first.
     Keys {
-        /// The connection strings as given (the client parses them itself).
-        connection_strings: Vec<Secret>,
-        /// Each parsed, for `UseDevelopmentEmulator` and the hub name.
+        /// The parsed connection strings.
         parsed: Vec<ConnectionString>,
         /// The hub, when no connection string names one (`EntityPath`).
         hub: String,
@@ -97,12 +90,10 @@ impl EventHubTarget {
         match authentication {
             AuthenticationType::KeyBased => {
                 let primary = primary
-                    .clone()
+                    .as_ref()
                     .ok_or(AmqpSinkError::MissingConnectionString)?;
-                let connection_strings: Vec<Secret> =
-                    std::iter::once(primary).chain(secondary.clone()).collect();
-                let parsed = connection_strings
-                    .iter()
+                let parsed = std::iter::once(primary)
+                    .chain(secondary.as_ref())
                     .map(|s| ConnectionString::parse(s.expose()))
                     .collect::<Result<Vec<_>, _>>()?;
                 let hub = parsed[0]
@@ -114,11 +105,7 @@ impl EventHubTarget {
                         )
                     })?
                     .to_owned();
-                Ok(EventHubTarget::Keys {
-                    connection_strings,
-                    parsed,
-                    hub,
-                })
+                Ok(EventHubTarget::Keys { parsed, hub })
             }
             AuthenticationType::IdentityBased => {
                 let (Some(uri), Some(hub)) = (endpoint_uri, entity_path) else {
@@ -139,9 +126,7 @@ impl EventHubTarget {
 
     fn key_count(&self) -> usize {
         match self {
-            EventHubTarget::Keys {
-                connection_strings, ..
-            } => connection_strings.len(),
+            EventHubTarget::Keys { parsed, .. } => parsed.len(),
             EventHubTarget::Identity { .. } => 1,
         }
     }
@@ -187,36 +172,22 @@ impl EventHubTarget {
     }
 }
 
-struct Shared {
-    target: EventHubTarget,
-    slot: Slot<Producer>,
-    links: usize,
-}
+/// An Event Hub endpoint.
+pub type EventHubSink = AmqpSink<EventHubTarget>;
 
-/// One attempt's events, grouped by twin.
-type Groups = Vec<(Arc<str>, Vec<Arc<Serialized>>)>;
+static EVENT_HUBS: Kind<EventHubTarget> = Kind {
+    thread: "twinroute-eventhubs",
+    preferred_batch_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+    keys: EventHubTarget::key_count,
+    entity: EventHubTarget::entity,
+    transfers,
+};
 
-/// An Event Hub endpoint. Its connection lives on the sink's client thread (started on the first
-/// attempt, ended when the sink is dropped); see `src/client_thread.rs`.
-pub struct EventHubSink {
-    shared: Arc<Shared>,
-    thread: Option<ClientThread<Groups>>,
-    max_batch: usize,
-}
-
-impl EventHubSink {
+impl AmqpSink<EventHubTarget> {
     /// A sink for `target`, carrying up to `max_batch` events per attempt with up to
     /// `concurrency` transfers in flight. Connects on the first attempt.
     pub fn new(target: EventHubTarget, max_batch: usize, concurrency: usize) -> Self {
-        EventHubSink {
-            shared: Arc::new(Shared {
-                slot: Slot::new(target.key_count()),
-                target,
-                links: concurrency.max(1),
-            }),
-            thread: None,
-            max_batch: max_batch.max(1),
-        }
+        AmqpSink::with(&EVENT_HUBS, target, max_batch, concurrency)
     }
 
     /// The sink for an endpoint's [`Connection::Amqp`] (`connectionStringPrimaryKey`, then
@@ -236,52 +207,16 @@ impl EventHubSink {
             concurrency,
         ))
     }
-
-    /// Where the sink sends.
-    pub fn target(&self) -> &EventHubTarget {
-        &self.shared.target
-    }
 }
 
-impl Sink for EventHubSink {
-    fn max_batch(&self) -> usize {
-        self.max_batch
-    }
-
-    fn preferred_batch_bytes(&self) -> Option<usize> {
-        Some(DEFAULT_MAX_MESSAGE_BYTES)
-    }
-
-    fn attempt(&mut self, batch: &[Delivery], _now: Duration) -> Attempt {
-        let groups = group_by_twin(batch);
-        if self.thread.is_none() {
-            let shared = self.shared.clone();
-            match ClientThread::spawn("twinroute-eventhubs", move |groups: Groups| {
-                let shared = shared.clone();
-                async move { shared.send(groups).await }
-            }) {
-                Ok(thread) => self.thread = Some(thread),
-                Err(error) => {
-                    tracing::error!(%error, "cannot start the event hubs client thread");
-                    return Attempt::Now(Answer::observed(AttemptResult::ConnectionError));
-                }
-            }
-        }
-        match &self.thread {
-            Some(thread) => thread.attempt(groups),
-            None => Attempt::Now(Answer::observed(AttemptResult::ConnectionError)),
-        }
-    }
-}
-
-/// The batch's events grouped by twin id, groups in order of first appearance, events in order.
-fn group_by_twin(batch: &[Delivery]) -> Groups {
-    let mut groups: Groups = Vec::new();
-    for delivery in batch {
-        let twin = &delivery.event.event.twin_id;
-        match groups.iter_mut().find(|(t, _)| t == twin) {
-            Some((_, events)) => events.push(delivery.event.clone()),
-            None => groups.push((twin.clone(), vec![delivery.event.clone()])),
+/// One attempt's events grouped by twin id, groups in order of first appearance, events in order.
+fn group_by_twin(events: &[Arc<Serialized>]) -> Vec<(&Arc<str>, Vec<&Arc<Serialized>>)> {
+    let mut groups: Vec<(&Arc<str>, Vec<&Arc<Serialized>>)> = Vec::new();
+    for event in events {
+        let twin = &event.event.twin_id;
+        match groups.iter_mut().find(|(t, _)| *t == twin) {
+            Some((_, group)) => group.push(event),
+            None => groups.push((twin, vec![event])),
         }
     }
     groups
@@ -308,9 +243,12 @@ fn envelope(first: &AmqpMessage) -> AmqpMessage {
 
 /// Every group's batch messages, built before any is sent: one twin's events per batch message,
 /// its id as the partition key on each event and on the envelope.
-fn transfers(groups: &Groups, max_message_size: usize) -> Result<Vec<Transfer>, AttemptResult> {
+fn transfers(
+    events: &[Arc<Serialized>],
+    max_message_size: usize,
+) -> Result<Vec<Transfer>, AttemptResult> {
     let mut transfers = Vec::new();
-    for (twin, events) in groups {
+    for (twin, events) in group_by_twin(events) {
         let messages: Vec<AmqpMessage> = events
             .iter()
             .map(|event| {
@@ -327,28 +265,10 @@ fn transfers(groups: &Groups, max_message_size: usize) -> Result<Vec<Transfer>, 
     Ok(transfers)
 }
 
-impl Shared {
-    async fn send(&self, groups: Groups) -> AttemptResult {
-        let open = |key| Producer::open(self.target.entity(key), self.links);
-        let twins: Vec<Arc<str>> = groups.iter().map(|(twin, _)| twin.clone()).collect();
-        let (groups, twins) = (&groups, &twins);
-        let send = |producer: Arc<Client<Producer>>| async move {
-            let result = match transfers(groups, producer.max_message_size()) {
-                Ok(transfers) => producer.send(twins, &transfers).await,
-                Err(result) => result,
-            };
-            if result != AttemptResult::status(200) {
-                tracing::debug!(?result, "event hubs send failed");
-            }
-            result
-        };
-        self.slot.attempt(open, send).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
 
     #[test]
     fn identity_based_needs_endpoint_uri_and_entity_path_and_builds_without_network() {

@@ -12,8 +12,10 @@
 //!   messages into batch messages.
 //! - `liveness`: every wait on a connection watched; a cut noticed within a second.
 //! - `slot`: the endpoint's current client, key fallback, one reconnect per failure.
-//! - [`eventhubs`]: [`EventHubSink`]: partition keys, one twin per batch message.
-//! - [`servicebus`]: [`ServiceBusSink`]: one batch message per attempt.
+//! - [`sink`]: [`AmqpSink`], the one `Sink` both kinds are, on its own client thread
+//!   (`client_thread`), generic over the kind's target.
+//! - [`eventhubs`]: [`EventHubSink`]: targets, partition keys, one twin per batch message.
+//! - [`servicebus`]: [`ServiceBusSink`]: targets, one batch message per attempt.
 //!
 //! # Known limits
 //!
@@ -41,10 +43,12 @@ pub mod eventhubs;
 mod liveness;
 mod producer;
 pub mod servicebus;
+pub mod sink;
 mod slot;
 
 pub use eventhubs::EventHubSink;
 pub use servicebus::ServiceBusSink;
+pub use sink::AmqpSink;
 
 use std::sync::Arc;
 

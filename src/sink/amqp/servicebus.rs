@@ -10,22 +10,19 @@
 //! link's maximum message size requires it; a single event goes as a plain message.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::{AuthenticationType, Connection};
 use crate::delivery::classify::AttemptResult;
-use crate::delivery::worker::Delivery;
-use crate::sink::{Answer, Attempt, Sink};
+use crate::event::Serialized;
 use azure_core::credentials::TokenCredential;
 use azure_core_amqp::AmqpMessage;
 
 use super::AmqpSinkError;
-use super::client_thread::ClientThread;
 use super::cloudevents;
 use super::connection::{ConnectionString, SERVICE_BUS_SCOPE, audience, endpoint_host};
 pub use super::producer::BATCH_MESSAGE_FORMAT;
-use super::producer::{Credential, Entity, Producer, pack};
-use super::slot::{Client, Slot};
+use super::producer::{Credential, Entity, Transfer, pack};
+use super::sink::{AmqpSink, Kind};
 
 /// Service Bus Standard's maximum message size (256 KB), used when the link names none.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -171,37 +168,22 @@ impl ServiceBusTarget {
     }
 }
 
-/// One attempt's twins (sorted, once each) and messages.
-type Request = (Vec<Arc<str>>, Vec<AmqpMessage>);
+/// A Service Bus topic endpoint.
+pub type ServiceBusSink = AmqpSink<ServiceBusTarget>;
 
-struct Shared {
-    target: ServiceBusTarget,
-    slot: Slot<Producer>,
-    links: usize,
-}
+static SERVICE_BUS: Kind<ServiceBusTarget> = Kind {
+    thread: "twinroute-servicebus",
+    preferred_batch_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+    keys: ServiceBusTarget::key_count,
+    entity: ServiceBusTarget::entity,
+    transfers,
+};
 
-/// A Service Bus topic endpoint. Its connection, session and links live on the sink's client
-/// thread (started on the first attempt, ended when the sink is dropped); see
-/// `src/client_thread.rs`.
-pub struct ServiceBusSink {
-    shared: Arc<Shared>,
-    thread: Option<ClientThread<Request>>,
-    max_batch: usize,
-}
-
-impl ServiceBusSink {
+impl AmqpSink<ServiceBusTarget> {
     /// A sink for `target`, carrying up to `max_batch` events per attempt with up to
     /// `concurrency` transfers in flight. Connects on the first attempt.
     pub fn new(target: ServiceBusTarget, max_batch: usize, concurrency: usize) -> Self {
-        ServiceBusSink {
-            shared: Arc::new(Shared {
-                slot: Slot::new(target.key_count()),
-                target,
-                links: concurrency.max(1),
-            }),
-            thread: None,
-            max_batch: max_batch.max(1),
-        }
+        AmqpSink::with(&SERVICE_BUS, target, max_batch, concurrency)
     }
 
     /// The sink for an endpoint's [`Connection::Amqp`] (`primaryConnectionString`, then
@@ -221,66 +203,19 @@ impl ServiceBusSink {
             concurrency,
         ))
     }
-
-    /// Where the sink sends.
-    pub fn target(&self) -> &ServiceBusTarget {
-        &self.shared.target
-    }
 }
 
-impl Sink for ServiceBusSink {
-    fn max_batch(&self) -> usize {
-        self.max_batch
-    }
-
-    fn preferred_batch_bytes(&self) -> Option<usize> {
-        Some(DEFAULT_MAX_MESSAGE_BYTES)
-    }
-
-    fn attempt(&mut self, batch: &[Delivery], _now: Duration) -> Attempt {
-        let messages: Vec<AmqpMessage> = batch
-            .iter()
-            .map(|d| cloudevents::amqp_message(&d.event.event))
-            .collect();
-        let mut twins: Vec<Arc<str>> = batch
-            .iter()
-            .map(|d| d.event.event.twin_id.clone())
-            .collect();
-        twins.sort();
-        twins.dedup();
-        if self.thread.is_none() {
-            let shared = self.shared.clone();
-            match ClientThread::spawn("twinroute-servicebus", move |messages| {
-                let shared = shared.clone();
-                async move { shared.send(messages).await }
-            }) {
-                Ok(thread) => self.thread = Some(thread),
-                Err(error) => {
-                    tracing::error!(%error, "cannot start the service bus client thread");
-                    return Attempt::Now(Answer::observed(AttemptResult::ConnectionError));
-                }
-            }
-        }
-        match &self.thread {
-            Some(thread) => thread.attempt((twins, messages)),
-            None => Attempt::Now(Answer::observed(AttemptResult::ConnectionError)),
-        }
-    }
-}
-
-impl Shared {
-    async fn send(&self, (twins, messages): Request) -> AttemptResult {
-        let open = |key| Producer::open(self.target.entity(key), self.links);
-        let messages = &messages;
-        let twins = &twins;
-        let send = |producer: Arc<Client<Producer>>| async move {
-            match pack(messages, producer.max_message_size(), false, envelope) {
-                Ok(transfers) => producer.send(twins, &transfers).await,
-                Err(result) => result,
-            }
-        };
-        self.slot.attempt(open, send).await
-    }
+/// One attempt's events as one batch message (split where the maximum size requires), or one
+/// plain message for a single event.
+fn transfers(
+    events: &[Arc<Serialized>],
+    max_message_size: usize,
+) -> Result<Vec<Transfer>, AttemptResult> {
+    let messages: Vec<AmqpMessage> = events
+        .iter()
+        .map(|event| cloudevents::amqp_message(&event.event))
+        .collect();
+    pack(&messages, max_message_size, false, envelope)
 }
 
 /// A batch envelope: the first message's properties (its message-id among them), no body.
