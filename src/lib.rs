@@ -11,7 +11,7 @@
 //! - [`config`]: the instance file: ARM endpoint bodies, routes, workload; validation to settings.
 //! - [`delivery`]: retry/TTL policy, the failure-code table, and the per-endpoint worker.
 //! - [`sink`]: the contract every endpoint kind implements: simulated endpoints and their faults,
-//!   Event Grid topics and webhooks over HTTP.
+//!   Event Grid topics and webhooks over HTTP, Event Hubs and Service Bus over AMQP.
 //! - [`deadletter`]: dead-letter stores (local folder, memory, Azure Blob / Azurite) and the
 //!   dead-letter stage.
 //! - [`account`]: the one ending of every (event, route), counters and the ledger.
