@@ -23,6 +23,8 @@
 //! - [`bench`]: the figures `twinroute bench` prints.
 //! - [`secret`]: masking of keys, SAS signatures and connection strings as ARM does (`***`).
 
+#![forbid(unsafe_code)]
+
 pub mod account;
 pub mod bench;
 pub mod clock;
