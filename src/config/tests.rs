@@ -192,6 +192,23 @@ fn limits_apply_unless_lifted() {
 }
 
 #[test]
+fn a_twin_pool_beyond_adts_limit_is_refused_unless_lifted() {
+    let mut file = issue_example();
+    file["workload"]["twins"] = json!(2_000_000);
+    assert_eq!(parse_value(file.clone()).unwrap().workload.twins, 2_000_000);
+    file["workload"]["twins"] = json!(1_000_000_000u32);
+    let lines = messages(file.clone());
+    assert_eq!(
+        lines,
+        [
+            "twins.json: workload.twins: ADT allows 2000000 twins per instance by default, found 1000000000; set \"limits\": {\"enforce\": false} to lift this for load tests"
+        ]
+    );
+    file["limits"] = json!({ "enforce": false });
+    assert_eq!(parse_value(file).unwrap().workload.twins, 1_000_000_000);
+}
+
+#[test]
 fn show_masks_every_secret() {
     let mut file = issue_example();
     file["endpoints"]["grid1"]["properties"]["deadLetterSecret"] = json!(

@@ -24,6 +24,8 @@ use crate::sink::http::WebhookMode;
 pub const MAX_ENDPOINTS: usize = 6;
 /// ADT's default limit on routes per instance.
 pub const MAX_ROUTES: usize = 6;
+/// ADT's default limit on twins per instance (adt-facts §4).
+pub const MAX_TWINS: u32 = 2_000_000;
 /// The host name used when the file names none.
 pub const DEFAULT_HOST_NAME: &str = "twinroute.api.wus2.digitaltwins.azure.net";
 /// Twins in the pool when the workload names no number.
@@ -53,7 +55,12 @@ pub(super) fn validate(value: &Value, overrides: &Overrides) -> Result<Settings,
         limits_enforced,
         &mut problems,
     );
-    let workload = workload(file.workload.as_ref(), overrides, &mut problems);
+    let workload = workload(
+        file.workload.as_ref(),
+        overrides,
+        limits_enforced,
+        &mut problems,
+    );
 
     if !problems.is_empty() {
         return Err(problems);
@@ -747,6 +754,7 @@ fn routes(
 fn workload(
     value: Option<&Value>,
     overrides: &Overrides,
+    limits_enforced: bool,
     problems: &mut Problems,
 ) -> Option<(WorkloadSettings, SeedSource)> {
     let config = match value {
@@ -769,6 +777,14 @@ fn workload(
     let twins = config.twins.unwrap_or(DEFAULT_TWINS);
     if twins == 0 {
         problems.push("workload.twins", "must be at least 1");
+    }
+    if limits_enforced && twins > MAX_TWINS {
+        problems.push(
+            "workload.twins",
+            format!(
+                "ADT allows {MAX_TWINS} twins per instance by default, found {twins}; set \"limits\": {{\"enforce\": false}} to lift this for load tests"
+            ),
+        );
     }
     let mut mix = DEFAULT_MIX;
     if let Some(weights) = &config.mix {
