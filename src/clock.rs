@@ -17,6 +17,10 @@ const TICKS_PER_SECOND: i64 = 10_000_000;
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The last instant ADT's text form can hold, 9999-12-31T23:59:59.9999999Z: a later year
+    /// would not fit its four digits.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799 * TICKS_PER_SECOND + TICKS_PER_SECOND - 1);
+
     /// The instant `ticks` × 100 ns after 1970-01-01T00:00:00Z.
     pub const fn from_ticks(ticks: i64) -> Self {
         Timestamp(ticks)
@@ -42,10 +46,17 @@ impl Timestamp {
         Some(Timestamp(ticks))
     }
 
-    /// This instant plus `offset`, saturating at the end of representable time.
+    /// This instant plus `offset`, saturating at [`Timestamp::MAX`]. Validation refuses a
+    /// start time from which a run could get there (`workload.startTime`); should a run still be
+    /// held back that long, its times stay at the end of the range rather than wrap.
     pub fn plus(self, offset: Duration) -> Self {
         let ticks = i64::try_from(offset.as_nanos() / 100).unwrap_or(i64::MAX);
-        Timestamp(self.0.saturating_add(ticks))
+        Timestamp(self.0.saturating_add(ticks).min(Self::MAX.0))
+    }
+
+    /// Whole seconds since the Unix epoch (rounded down).
+    pub fn unix_seconds(self) -> i64 {
+        self.0.div_euclid(TICKS_PER_SECOND)
     }
 
     /// The UTC calendar date and hour: `(year, month, day, hour)`, for dead-letter folders.
@@ -87,11 +98,13 @@ pub struct TimestampFormatter {
 impl TimestampFormatter {
     /// `2021-12-09T20:28:52.6745538Z` for `timestamp`.
     pub fn format(&mut self, timestamp: Timestamp) -> AdtTime {
+        // Past year 9999 the calendar part would not fit: hold at the last instant that does.
+        let timestamp = timestamp.min(Timestamp::MAX);
         let second = timestamp.0.div_euclid(TICKS_PER_SECOND);
         if self.cached_second != Some(second) {
             let time = Timestamp(second * TICKS_PER_SECOND).to_chrono();
             self.prefix.clear();
-            // Years 0..=9999 fit the 19 bytes; outside that range keep the last good prefix.
+            // Years 0..=9999 fit the 19 bytes (later ones are held at `MAX` above).
             let _ = fmt::write(
                 &mut self.prefix,
                 format_args!("{}", time.format("%Y-%m-%dT%H:%M:%S")),
@@ -199,6 +212,30 @@ mod tests {
             "2000-01-01T00:00:00.0000000Z"
         );
         assert_eq!(next.utc_hour(), (2000, 1, 1, 0));
+    }
+
+    /// Issue 13: a run from 9999-12-31 wrote `"finalAt":".0560000Z"` (the calendar part of a
+    /// year-10000 time does not fit). Times now hold at the last instant of year 9999.
+    #[test]
+    fn times_past_year_9999_hold_at_its_last_instant() {
+        let start = Timestamp::parse_rfc3339("9999-12-31T23:00:00Z").unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(start.plus(day), Timestamp::MAX);
+        assert_eq!(
+            start.plus(day).to_adt_string().as_str(),
+            "9999-12-31T23:59:59.9999999Z"
+        );
+        let mut formatter = TimestampFormatter::default();
+        let beyond = Timestamp::from_ticks(Timestamp::MAX.ticks() + 5_600_000);
+        assert_eq!(
+            formatter.format(beyond).as_str(),
+            "9999-12-31T23:59:59.9999999Z"
+        );
+        assert_eq!(
+            Timestamp::MAX.plus(Duration::ZERO).to_adt_string().as_str(),
+            "9999-12-31T23:59:59.9999999Z"
+        );
+        assert_eq!(Timestamp::MAX.unix_seconds(), 253_402_300_799);
     }
 }
 

@@ -631,6 +631,49 @@ fn an_unwritable_ledger_or_report_is_refused_before_the_run_with_exit_2() {
 }
 
 #[test]
+fn duplicate_keys_are_refused_naming_the_file_both_lines_and_the_path_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two "hub-a" endpoints (the second would replace the first) and, inside the first, two
+    // "delivery" objects.
+    write(
+        &dir,
+        "dup.json",
+        r#"{"version": 1,
+  "endpoints": {
+    "hub-a": {"properties": {"endpointType": "EventHub"}, "simulate": {},
+              "delivery": {"concurrency": 1},
+              "delivery": {"maxDeliveryAttempts": 3}},
+    "hub-a": {"properties": {"endpointType": "EventHub"}, "simulate": {}}
+  },
+  "routes": {"r1": {"endpointName": "hub-a", "filter": "true"}},
+  "workload": {"seed": 3, "twins": 20, "count": 50}}"#,
+    );
+    for args in [
+        &["validate", "dup.json"][..],
+        &["validate", "dup.json", "--show"],
+        &["run", "dup.json", "--virtual-time"],
+    ] {
+        let out = twinroute_in(&dir, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(
+                "dup.json: endpoints.hub-a.delivery: duplicate key at line 5 (first endpoints.hub-a.delivery at line 4)"
+            ),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(
+                "dup.json: endpoints.hub-a: duplicate key at line 6 (first endpoints.hub-a at line 3)"
+            ),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("balanced"), "nothing ran: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn filter_reports_a_line_of_invalid_utf8_by_number_and_goes_on() {
     use std::io::Write;
     let event =

@@ -4,8 +4,10 @@
 //! Reading is lenient in one way and strict in every other: each section is deserialized on its
 //! own so that one bad endpoint does not hide the problems of the next, and every problem of the
 //! file is reported at once, each with the file and the JSON path it concerns. Unknown fields are
-//! errors (a misspelt key would otherwise be silently ignored).
+//! errors (a misspelt key would otherwise be silently ignored), and so are duplicate keys (the
+//! second would silently replace the first).
 
+mod duplicates;
 mod raw;
 mod settings;
 mod validate;
@@ -190,6 +192,10 @@ pub fn parse(text: &str, file: &str, overrides: &Overrides) -> Result<Settings, 
             message: format!("not valid JSON: {error}"),
         }])
     })?;
+    let duplicates = duplicates::duplicate_keys(text);
+    if !duplicates.is_empty() {
+        return Err(refuse(duplicates));
+    }
     validate::validate(&value, overrides).map_err(|problems| refuse(problems.into_vec()))
 }
 

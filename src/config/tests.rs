@@ -192,6 +192,23 @@ fn limits_apply_unless_lifted() {
 }
 
 #[test]
+fn a_twin_pool_beyond_adts_limit_is_refused_unless_lifted() {
+    let mut file = issue_example();
+    file["workload"]["twins"] = json!(2_000_000);
+    assert_eq!(parse_value(file.clone()).unwrap().workload.twins, 2_000_000);
+    file["workload"]["twins"] = json!(1_000_000_000u32);
+    let lines = messages(file.clone());
+    assert_eq!(
+        lines,
+        [
+            "twins.json: workload.twins: ADT allows 2000000 twins per instance by default, found 1000000000; set \"limits\": {\"enforce\": false} to lift this for load tests"
+        ]
+    );
+    file["limits"] = json!({ "enforce": false });
+    assert_eq!(parse_value(file).unwrap().workload.twins, 1_000_000_000);
+}
+
+#[test]
 fn show_masks_every_secret() {
     let mut file = issue_example();
     file["endpoints"]["grid1"]["properties"]["deadLetterSecret"] = json!(
@@ -287,5 +304,64 @@ fn a_rate_that_can_never_reach_count_is_refused_unless_a_duration_bounds_it() {
     assert!(
         error.to_string().contains("count 50 is never reached"),
         "{error}"
+    );
+}
+
+/// Issue 13: a run from 9999-12-31 wrote `"finalAt":".0560000Z"`. A start time from which the
+/// run could write a time past 9999-12-31T23:59:59Z is refused, naming the latest that is not.
+#[test]
+fn a_start_time_a_run_could_carry_past_year_9999_is_refused() {
+    let with_start = |start: &str| {
+        let mut config = issue_example();
+        config["workload"]["startTime"] = json!(start);
+        config
+    };
+    // 100 000 events at 1000/s: 100 s; then bus1 (dead-letters, 4 h default retention) keeps a
+    // delivery up to 1440 min + 30 s + 4 h.
+    let found = messages(with_start("9999-12-31T00:00:00Z"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    let message = &found[0];
+    assert!(
+        message.starts_with(
+            "twins.json: workload.startTime: a run from 9999-12-31T00:00:00.0000000Z can write times up to 28.0 h after it (events due over 100 s, then up to 28.0 h at endpoints.bus1 (eventTimeToLiveInMinutes + attemptTimeoutSeconds + deadLetterRetentionHours)), past 9999-12-31T23:59:59Z, where ADT's timestamps end; start at 9999-12-30T19:57:49.0000000Z or earlier"
+        ),
+        "{message}"
+    );
+    // The start it names is accepted, and so is any earlier one; one minute later is not.
+    parse_value(with_start("9999-12-30T19:57:49Z")).unwrap();
+    parse_value(with_start("2026-06-01T00:00:00Z")).unwrap();
+    assert!(parse_value(with_start("9999-12-30T19:58:49Z")).is_err());
+
+    // durationSeconds bounds the schedule; with no dead-letters the tail is TTL + timeout only.
+    let mut config = issue_example();
+    config["endpoints"] = json!({ "hub1": { "properties": { "endpointType": "EventHub" }, "simulate": {},
+                                            "delivery": { "eventTimeToLiveInMinutes": 60 } } });
+    config["workload"]["count"] = json!(null);
+    config["workload"]["durationSeconds"] = json!(3600);
+    config["workload"]["startTime"] = json!("9999-12-31T21:59:00Z");
+    parse_value(config.clone()).unwrap();
+    config["workload"]["startTime"] = json!("9999-12-31T22:00:00Z");
+    let found = messages(config);
+    assert!(
+        found[0].contains("(events due over 1.0 h, then up to 1.0 h at endpoints.hub1 (eventTimeToLiveInMinutes + attemptTimeoutSeconds))"),
+        "{found:?}"
+    );
+
+    // A workload that spans millennia is refused whatever the start, or with none.
+    let mut config = issue_example();
+    config["workload"]["rate"] = json!({ "shape": "constant", "eventsPerSecond": 0.01 });
+    config["workload"]["count"] = json!(10_000_000_000u64);
+    let found = messages(config.clone());
+    assert!(
+        found[0].starts_with(
+            "twins.json: workload: a run can write times up to 31689 years after its start"
+        ),
+        "{found:?}"
+    );
+    config["workload"]["startTime"] = json!("2026-01-01T00:00:00Z");
+    let found = messages(config);
+    assert!(
+        found[0].contains("whatever the start; lower count or raise the rate"),
+        "{found:?}"
     );
 }

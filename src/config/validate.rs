@@ -13,10 +13,11 @@ use super::settings::*;
 use super::{Overrides, Problem, Problems, join, section};
 use crate::clock::{Clock, Timestamp};
 use crate::deadletter::sas::{check_identity_uri, check_sas_uri};
+use crate::deadletter::writer::WriterSettings;
 use crate::delivery::config::{DeliveryConfig, DeliverySettings, SimulateConfig};
 use crate::event::EventType;
 use crate::filter::Filter;
-use crate::generator::{DEFAULT_MIX, RateShape, Step, WorkloadSettings};
+use crate::generator::{DEFAULT_MIX, DEFAULT_START_TIME, RateShape, Step, WorkloadSettings};
 use crate::secret::{Secret, is_masked, mask_uri};
 use crate::sink::http::WebhookMode;
 
@@ -24,6 +25,8 @@ use crate::sink::http::WebhookMode;
 pub const MAX_ENDPOINTS: usize = 6;
 /// ADT's default limit on routes per instance.
 pub const MAX_ROUTES: usize = 6;
+/// ADT's default limit on twins per instance (adt-facts §4).
+pub const MAX_TWINS: u32 = 2_000_000;
 /// The host name used when the file names none.
 pub const DEFAULT_HOST_NAME: &str = "twinroute.api.wus2.digitaltwins.azure.net";
 /// Twins in the pool when the workload names no number.
@@ -53,7 +56,15 @@ pub(super) fn validate(value: &Value, overrides: &Overrides) -> Result<Settings,
         limits_enforced,
         &mut problems,
     );
-    let workload = workload(file.workload.as_ref(), overrides, &mut problems);
+    let workload = workload(
+        file.workload.as_ref(),
+        overrides,
+        limits_enforced,
+        &mut problems,
+    );
+    if let Some((workload, _)) = &workload {
+        last_time(workload, overrides, &endpoints, &mut problems);
+    }
 
     if !problems.is_empty() {
         return Err(problems);
@@ -747,6 +758,7 @@ fn routes(
 fn workload(
     value: Option<&Value>,
     overrides: &Overrides,
+    limits_enforced: bool,
     problems: &mut Problems,
 ) -> Option<(WorkloadSettings, SeedSource)> {
     let config = match value {
@@ -769,6 +781,14 @@ fn workload(
     let twins = config.twins.unwrap_or(DEFAULT_TWINS);
     if twins == 0 {
         problems.push("workload.twins", "must be at least 1");
+    }
+    if limits_enforced && twins > MAX_TWINS {
+        problems.push(
+            "workload.twins",
+            format!(
+                "ADT allows {MAX_TWINS} twins per instance by default, found {twins}; set \"limits\": {{\"enforce\": false}} to lift this for load tests"
+            ),
+        );
     }
     let mut mix = DEFAULT_MIX;
     if let Some(weights) = &config.mix {
@@ -836,6 +856,114 @@ fn workload(
         },
         seed_source,
     ))
+}
+
+/// A run writes no time later than: its last event's due time (`durationSeconds`, else when the
+/// rate shape reaches `count`), plus the longest an endpoint keeps a delivery (the TTL, plus an
+/// attempt started just before it: `attemptTimeoutSeconds`), plus, for an endpoint that
+/// dead-letters, `deadLetterRetentionHours` (a dead-letter store that keeps failing holds its
+/// endpoint's worker back, and with it the delivery times, for up to that long). ADT's
+/// timestamps end with year 9999: a start time from which that sum passes it is refused. (A run
+/// held back even longer has its times held at 9999-12-31T23:59:59.9999999Z; see
+/// `Timestamp::plus`.)
+fn last_time(
+    workload: &WorkloadSettings,
+    overrides: &Overrides,
+    endpoints: &[Option<EndpointSettings>],
+    problems: &mut Problems,
+) {
+    // `--count` lifts `durationSeconds`.
+    let by_duration = workload
+        .duration
+        .filter(|_| overrides.count.is_none())
+        .map(|d| d.as_secs_f64());
+    let by_count = workload
+        .count
+        .and_then(|count| workload.rate.time_to_reach(count));
+    let schedule = match (by_duration, by_count) {
+        (Some(duration), Some(count)) => duration.min(count),
+        (Some(duration), None) => duration,
+        (None, Some(count)) => count,
+        // A count the shape never reaches is refused at workload.rate already.
+        (None, None) => return,
+    };
+    let default_retention = WriterSettings::default().retention;
+    let tail = endpoints
+        .iter()
+        .flatten()
+        .map(|endpoint| {
+            let delivery = &endpoint.delivery;
+            let retention = endpoint
+                .dead_letter
+                .as_ref()
+                .map(|_| delivery.dead_letter_retention.unwrap_or(default_retention));
+            let seconds = (delivery.retry.event_time_to_live + delivery.attempt_timeout)
+                .as_secs_f64()
+                + retention.map_or(0.0, |r| r.as_secs_f64());
+            (seconds, endpoint.name.as_str(), retention.is_some())
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let span = schedule + tail.map_or(0.0, |(seconds, _, _)| seconds);
+    let start = workload.start_time.unwrap_or(DEFAULT_START_TIME);
+    let end = Timestamp::MAX.unix_seconds() as f64 + 1.0;
+    if start.unix_seconds() as f64 + span < end {
+        return;
+    }
+    let mut why = format!("events due over {}", human(schedule));
+    if let Some((seconds, name, dead_letters)) = tail {
+        let fields = if dead_letters {
+            "eventTimeToLiveInMinutes + attemptTimeoutSeconds + deadLetterRetentionHours"
+        } else {
+            "eventTimeToLiveInMinutes + attemptTimeoutSeconds"
+        };
+        why.push_str(&format!(
+            ", then up to {} at endpoints.{name} ({fields})",
+            human(seconds)
+        ));
+    }
+    let limit = "past 9999-12-31T23:59:59Z, where ADT's timestamps end";
+    let earliest_year_1 = -62_135_596_800.0; // 0001-01-01T00:00:00Z
+    let latest = end - span;
+    match workload.start_time {
+        Some(start) if latest >= earliest_year_1 => problems.push(
+            "workload.startTime",
+            format!(
+                "a run from {start} can write times up to {} after it ({why}), {limit}; start at {} or earlier",
+                human(span),
+                Timestamp::from_unix_seconds(latest.floor() as i64 - 1)
+            ),
+        ),
+        Some(start) => problems.push(
+            "workload.startTime",
+            format!(
+                "a run from {start} can write times up to {} after it ({why}), {limit}, whatever the start; lower count or raise the rate",
+                human(span)
+            ),
+        ),
+        None => problems.push(
+            "workload",
+            format!(
+                "a run can write times up to {} after its start ({why}), {limit}; lower count or raise the rate",
+                human(span)
+            ),
+        ),
+    }
+}
+
+/// A span of seconds for a message: `50 ms`, `40 s`, `28.5 h`, `3.2 days`, `7980 years`.
+fn human(seconds: f64) -> String {
+    const DAY: f64 = 86_400.0;
+    if seconds < 1.0 {
+        format!("{:.0} ms", seconds * 1000.0)
+    } else if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 2.0 * DAY {
+        format!("{:.1} h", seconds / 3600.0)
+    } else if seconds < 730.0 * DAY {
+        format!("{:.1} days", seconds / DAY)
+    } else {
+        format!("{:.0} years", seconds / (365.2425 * DAY))
+    }
 }
 
 /// A shape whose rate is 0 from some point on can never reach a `count` larger than what it

@@ -1,12 +1,19 @@
 //! The twin graph's state machine: which twins and relationships exist, and the next event.
+//!
+//! Memory follows the twins that exist, not the pool: a twin's state is made when it is created
+//! and dropped when it is deleted (a re-created twin gets the same id and telemetry source, and
+//! fresh properties and etag, exactly as before). The slots of a model and the dead slots are
+//! computed, not listed (see `slots`), so `workload.twins` of a billion costs nothing up front.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use indexmap::{IndexMap, IndexSet};
+use foldhash::fast::RandomState as FastHash;
+use indexmap::IndexMap;
 use rand::Rng;
 
 use super::models::{ModelKind, PropertyDef, ValueKind};
+use super::slots::{DeadSlots, SlotSet};
 use crate::clock::AdtTime;
 use crate::event::{
     Event, EventData, EventId, EventType, PatchData, PatchOp, PatchOpKind, PropValue, Property,
@@ -14,7 +21,7 @@ use crate::event::{
 };
 use crate::seed::SeededRng;
 
-/// One slot of the twin-id pool.
+/// A twin that exists.
 struct Twin {
     id: Arc<str>,
     model: ModelKind,
@@ -41,14 +48,17 @@ enum Pending {
 
 pub(super) struct Graph {
     host: Arc<str>,
-    twins: Vec<Twin>,
-    live: IndexSet<u32>,
-    dead: IndexSet<u32>,
-    /// `alive[slot]` mirrors `live.contains(&slot)` without hashing (checked on every event).
-    alive: Vec<bool>,
-    slots_by_model: [Vec<u32>; 4],
+    /// Slots in the pool: `0..pool`.
+    pool: u32,
+    /// The twins that exist, by slot, in the order of an `IndexSet` of their slots (random
+    /// picks index into it). foldhash: this is looked up on every event, and the order does not
+    /// depend on the hasher.
+    live: IndexMap<u32, Twin, FastHash>,
+    /// Slots whose twin does not exist.
+    dead: DeadSlots,
+    slots_by_model: [SlotSet; 4],
     /// Slots whose model has a relationship to a model that has slots.
-    sources: Vec<u32>,
+    sources: SlotSet,
     relationships: IndexMap<u64, Relationship>,
     pending: VecDeque<Pending>,
 }
@@ -62,47 +72,38 @@ fn relationship_key(source: u32, target: u32) -> u64 {
 }
 
 impl Graph {
-    pub(super) fn new(twins: u32, host: Arc<str>) -> Self {
-        let mut slots_by_model: [Vec<u32>; 4] = Default::default();
-        let twins: Vec<Twin> = (0..twins)
-            .map(|slot| {
-                let model = ModelKind::for_slot(slot);
-                slots_by_model[model_index(model)].push(slot);
-                Twin {
-                    id: Arc::from(format!("{}-{slot}", model.model().prefix)),
-                    model,
-                    etag: Arc::from(""),
-                    properties: Vec::new(),
-                    relationships: Vec::new(),
-                    telemetry_source: None,
-                }
-            })
-            .collect();
-        let sources = twins
-            .iter()
-            .enumerate()
-            .filter(|(_, twin)| {
-                twin.model
-                    .model()
-                    .relationship
-                    .as_ref()
-                    .is_some_and(|relationship| {
-                        !slots_by_model[model_index(relationship.target)].is_empty()
-                    })
-            })
-            .map(|(slot, _)| slot as u32)
-            .collect();
+    pub(super) fn new(pool: u32, host: Arc<str>) -> Self {
+        let slots_by_model =
+            ModelKind::ALL.map(|kind| SlotSet::new(pool, vec![kind.slot_residues()]));
+        let sources = SlotSet::new(
+            pool,
+            ModelKind::ALL
+                .into_iter()
+                .filter(|kind| {
+                    kind.model()
+                        .relationship
+                        .as_ref()
+                        .is_some_and(|relationship| {
+                            slots_by_model[model_index(relationship.target)].len() > 0
+                        })
+                })
+                .map(ModelKind::slot_residues)
+                .collect(),
+        );
         Graph {
             host,
-            dead: (0..twins.len() as u32).collect(),
-            live: IndexSet::new(),
-            alive: vec![false; twins.len()],
-            twins,
+            pool,
+            live: IndexMap::default(),
+            dead: DeadSlots::new(pool),
             slots_by_model,
             sources,
             relationships: IndexMap::new(),
             pending: VecDeque::new(),
         }
+    }
+
+    fn alive(&self, slot: u32) -> bool {
+        self.live.contains_key(&slot)
     }
 
     pub(super) fn has_pending(&self) -> bool {
@@ -122,10 +123,13 @@ impl Graph {
                 Pending::DeleteTwin(slot) => self.delete_twin(slot, time, rng),
             };
         }
-        let n = self.twins.len() as u32;
+        let n = self.pool;
         match wanted.unwrap_or(EventType::TwinUpdate) {
-            EventType::TwinCreate => match pick(&self.dead, rng) {
-                Some(slot) => self.create_twin(slot, time, rng),
+            EventType::TwinCreate => match pick_index(self.dead.len() as usize, rng) {
+                Some(index) => {
+                    let slot = self.dead.get(index as u32);
+                    self.create_twin(slot, time, rng)
+                }
                 None => {
                     let slot = rng.random_range(0..n);
                     self.update_twin(slot, time, rng)
@@ -135,9 +139,12 @@ impl Graph {
                 let slot = rng.random_range(0..n);
                 self.update_or_create(slot, time, rng)
             }
-            EventType::TwinDelete => match pick(&self.live, rng) {
-                Some(slot) => {
-                    for &key in &self.twins[slot as usize].relationships {
+            EventType::TwinDelete => match pick_index(self.live.len(), rng) {
+                Some(index) => {
+                    let Some((&slot, twin)) = self.live.get_index(index) else {
+                        return self.update_or_create(index as u32, time, rng);
+                    };
+                    for &key in &twin.relationships {
                         self.pending.push_back(Pending::DeleteRelationship(key));
                     }
                     self.pending.push_back(Pending::DeleteTwin(slot));
@@ -168,13 +175,12 @@ impl Graph {
             }
             EventType::Telemetry => {
                 let sensors = &self.slots_by_model[model_index(ModelKind::Sensor)];
-                match pick_index(sensors.len(), rng) {
+                match pick_index(sensors.len() as usize, rng) {
                     Some(index) => {
-                        let slot = sensors[index];
-                        if self.alive[slot as usize] {
-                            self.telemetry(slot, rng)
-                        } else {
-                            self.create_twin(slot, time, rng)
+                        let slot = sensors.get(index as u32);
+                        match self.telemetry(slot, rng) {
+                            Some(event) => event,
+                            None => self.create_twin(slot, time, rng),
                         }
                     }
                     None => {
@@ -187,7 +193,7 @@ impl Graph {
     }
 
     fn update_or_create(&mut self, slot: u32, time: AdtTime, rng: &mut SeededRng) -> Event {
-        if self.alive[slot as usize] {
+        if self.alive(slot) {
             self.update_twin(slot, time, rng)
         } else {
             self.create_twin(slot, time, rng)
@@ -197,33 +203,27 @@ impl Graph {
     /// A Relationship.Create between a random source and target, creating either twin first if
     /// it does not exist, or an update if the two are related already.
     fn relate(&mut self, time: AdtTime, rng: &mut SeededRng) -> Event {
-        let Some(index) = pick_index(self.sources.len(), rng) else {
-            let slot = rng.random_range(0..self.twins.len() as u32);
+        let Some(index) = pick_index(self.sources.len() as usize, rng) else {
+            let slot = rng.random_range(0..self.pool);
             return self.update_or_create(slot, time, rng);
         };
-        let source = self.sources[index];
-        if !self.alive[source as usize] {
+        let source = self.sources.get(index as u32);
+        let Some(source_twin) = self.live.get(&source) else {
             return self.create_twin(source, time, rng);
-        }
-        let Some(definition) = self.twins[source as usize]
-            .model
-            .model()
-            .relationship
-            .as_ref()
-        else {
+        };
+        let Some(definition) = source_twin.model.model().relationship.as_ref() else {
             return self.update_twin(source, time, rng);
         };
+        let source_id = source_twin.id.clone();
         let targets = &self.slots_by_model[model_index(definition.target)];
-        let target = targets[rng.random_range(0..targets.len())];
-        if !self.alive[target as usize] {
+        let target = targets.get(rng.random_range(0..targets.len() as usize) as u32);
+        let Some(target_id) = self.live.get(&target).map(|twin| twin.id.clone()) else {
             return self.create_twin(target, time, rng);
-        }
+        };
         let key = relationship_key(source, target);
         if self.relationships.contains_key(&key) {
             return self.update_relationship(key, time, rng);
         }
-        let source_id = self.twins[source as usize].id.clone();
-        let target_id = self.twins[target as usize].id.clone();
         let id: Arc<str> = Arc::from(format!("{source_id}-{}-{target_id}", definition.name));
         let subject: Arc<str> = Arc::from(format!("{source_id}/relationships/{id}"));
         let data = RelationshipData {
@@ -255,8 +255,11 @@ impl Graph {
                 target,
             },
         );
-        self.twins[source as usize].relationships.push(key);
-        self.twins[target as usize].relationships.push(key);
+        for slot in [source, target] {
+            if let Some(twin) = self.live.get_mut(&slot) {
+                twin.relationships.push(key);
+            }
+        }
         event
     }
 
@@ -265,7 +268,7 @@ impl Graph {
         let Some(relationship) = self.relationships.get_mut(&key) else {
             return self.relate(time, rng);
         };
-        let source_model = self.twins[relationship.source as usize].model.model();
+        let source_model = ModelKind::for_slot(relationship.source).model();
         let definition = source_model
             .relationship
             .as_ref()
@@ -311,9 +314,9 @@ impl Graph {
             return self.relate(time, rng);
         };
         for slot in [relationship.source, relationship.target] {
-            self.twins[slot as usize]
-                .relationships
-                .retain(|k| *k != key);
+            if let Some(twin) = self.live.get_mut(&slot) {
+                twin.relationships.retain(|k| *k != key);
+            }
         }
         let twin_id = relationship.data.source_id.clone();
         let data = EventData::Relationship(relationship.data);
@@ -329,10 +332,9 @@ impl Graph {
 
     fn create_twin(&mut self, slot: u32, time: AdtTime, rng: &mut SeededRng) -> Event {
         let new_etag = etag(rng);
-        let twin = &mut self.twins[slot as usize];
-        twin.etag = new_etag;
-        twin.properties = twin
-            .model
+        let model = ModelKind::for_slot(slot);
+        let id: Arc<str> = Arc::from(format!("{}-{slot}", model.model().prefix));
+        let properties = model
             .model()
             .properties
             .iter()
@@ -342,17 +344,28 @@ impl Graph {
                 last_update: time,
             })
             .collect();
-        let data = EventData::Twin(twin_data(twin));
-        let id = twin.id.clone();
-        self.dead.swap_remove(&slot);
-        self.live.insert(slot);
-        self.alive[slot as usize] = true;
+        let twin = Twin {
+            id: id.clone(),
+            model,
+            etag: new_etag,
+            properties,
+            relationships: Vec::new(),
+            telemetry_source: None,
+        };
+        let data = EventData::Twin(twin_data(&twin));
+        self.dead.swap_remove(slot);
+        self.live.insert(slot, twin);
         self.twin_event(EventType::TwinCreate, id.clone(), Some(id), time, rng, data)
     }
 
     fn update_twin(&mut self, slot: u32, time: AdtTime, rng: &mut SeededRng) -> Event {
+        if !self.alive(slot) {
+            return self.create_twin(slot, time, rng);
+        }
         let new_etag = etag(rng);
-        let twin = &mut self.twins[slot as usize];
+        let Some(twin) = self.live.get_mut(&slot) else {
+            return self.create_twin(slot, time, rng);
+        };
         let definitions = twin.model.model().properties;
         let changes = if definitions.len() > 1 && rng.random_bool(0.25) {
             2
@@ -384,18 +397,19 @@ impl Graph {
     }
 
     fn delete_twin(&mut self, slot: u32, time: AdtTime, rng: &mut SeededRng) -> Event {
-        let twin = &mut self.twins[slot as usize];
-        let data = EventData::Twin(twin_data(twin));
+        let Some(twin) = self.live.swap_remove(&slot) else {
+            return self.create_twin(slot, time, rng);
+        };
+        let data = EventData::Twin(twin_data(&twin));
         let id = twin.id.clone();
-        self.live.swap_remove(&slot);
-        self.dead.insert(slot);
-        self.alive[slot as usize] = false;
+        self.dead.push(slot);
         self.twin_event(EventType::TwinDelete, id.clone(), Some(id), time, rng, data)
     }
 
-    fn telemetry(&mut self, slot: u32, rng: &mut SeededRng) -> Event {
+    /// Telemetry from the twin at `slot`; `None` (and nothing drawn) if it does not exist.
+    fn telemetry(&mut self, slot: u32, rng: &mut SeededRng) -> Option<Event> {
         let host = &self.host;
-        let twin = &mut self.twins[slot as usize];
+        let twin = self.live.get_mut(&slot)?;
         let model = twin.model.model();
         let source = twin
             .telemetry_source
@@ -406,7 +420,7 @@ impl Graph {
             .iter()
             .map(|p| (p.name, draw_value(p, rng)))
             .collect();
-        Event {
+        Some(Event {
             id: event_id(rng),
             kind: EventType::Telemetry,
             source,
@@ -417,7 +431,7 @@ impl Graph {
             traceparent: traceparent(rng),
             twin_id: twin.id.clone(),
             data: EventData::Telemetry(fields),
-        }
+        })
     }
 
     /// A twin or relationship event: `source` is the instance host and `time` is set.
@@ -452,10 +466,6 @@ fn twin_data(twin: &Twin) -> TwinData {
         model: twin.model.model().id,
         properties: twin.properties.clone(),
     }
-}
-
-fn pick(set: &IndexSet<u32>, rng: &mut SeededRng) -> Option<u32> {
-    pick_index(set.len(), rng).and_then(|index| set.get_index(index).copied())
 }
 
 fn pick_index(len: usize, rng: &mut SeededRng) -> Option<usize> {

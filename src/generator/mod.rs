@@ -14,6 +14,7 @@
 mod graph;
 pub mod models;
 pub mod rate;
+mod slots;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,8 @@ pub use rate::{IdleForGood, RateShape, Schedule, Step};
 pub struct WorkloadSettings {
     /// The run's master seed.
     pub seed: u64,
-    /// Size of the twin-id pool (the most twins alive at once).
+    /// Size of the twin-id pool (the most twins alive at once). Memory follows the twins that
+    /// exist, not this number.
     pub twins: u32,
     /// Relative weight of each event type, indexed by [`EventType::index`].
     pub mix: [u32; 7],

@@ -4,6 +4,8 @@
 //! example filters (`STARTS_WITH($body.$metadata.$model, 'dtmi:example:com:floor')`) select
 //! generated events as they would real ones.
 
+use std::ops::Range;
+
 /// How values of a property or telemetry field are drawn.
 #[derive(Clone, Copy, Debug)]
 pub enum ValueKind {
@@ -68,6 +70,9 @@ pub struct Model {
     /// The relationship from twins of this model, if any.
     pub relationship: Option<RelationshipDef>,
 }
+
+/// Slot models repeat with this period (see [`ModelKind::for_slot`]).
+pub const SLOT_PATTERN: u32 = 50;
 
 const NAMES: &[&str] = &[
     "north", "south", "east", "west", "atrium", "annex", "lab", "lobby",
@@ -240,14 +245,42 @@ impl ModelKind {
         }
     }
 
+    /// The positions, within each run of [`SLOT_PATTERN`] slots, of the twins of this model.
+    pub fn slot_residues(self) -> Range<u32> {
+        match self {
+            ModelKind::Building => 0..1,
+            ModelKind::Floor => 1..5,
+            ModelKind::Room => 5..20,
+            ModelKind::Sensor => 20..SLOT_PATTERN,
+        }
+    }
+
     /// The model of twin slot `slot`: in every 50 slots, 1 building, 4 floors, 15 rooms and 30
     /// sensors, which gives each container a handful of children.
     pub fn for_slot(slot: u32) -> ModelKind {
-        match slot % 50 {
-            0 => ModelKind::Building,
-            1..=4 => ModelKind::Floor,
-            5..=19 => ModelKind::Room,
-            _ => ModelKind::Sensor,
+        let residue = slot % SLOT_PATTERN;
+        ModelKind::ALL
+            .into_iter()
+            .find(|kind| kind.slot_residues().contains(&residue))
+            .unwrap_or(ModelKind::Sensor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_residues_tile_the_pattern_in_model_order() {
+        let mut next = 0;
+        for kind in ModelKind::ALL {
+            let residues = kind.slot_residues();
+            assert_eq!(residues.start, next, "{kind:?}");
+            next = residues.end;
         }
+        assert_eq!(next, SLOT_PATTERN);
+        let counts =
+            ModelKind::ALL.map(|kind| (0..100).filter(|s| ModelKind::for_slot(*s) == kind).count());
+        assert_eq!(counts, [2, 8, 30, 60]);
     }
 }

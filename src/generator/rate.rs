@@ -173,6 +173,105 @@ impl RateShape {
     }
 }
 
+impl RateShape {
+    /// An upper bound on when event number `events` is due, in seconds after the start (for a
+    /// sine whose rate touches 0, an estimate: see below); `None` if the shape never yields that
+    /// many (its rate falls to 0 for good first).
+    ///
+    /// Event `n` is due about when the area under the rate reaches `n - 1`; this returns when it
+    /// reaches `n`, a margin of one gap for the schedule's midpoint rounding. Stretches below the
+    /// schedule's idle threshold count as yielding nothing.
+    pub fn time_to_reach(&self, events: u64) -> Option<f64> {
+        let area = events as f64;
+        match self {
+            RateShape::Constant { events_per_second } => {
+                piecewise(std::iter::empty(), *events_per_second, area)
+            }
+            RateShape::Ramp { from, to, over } => {
+                let over = over.as_secs_f64();
+                let ramp_area = (from + to) / 2.0 * over;
+                if over > 0.0 && area <= ramp_area {
+                    // from·t + k·t² = area with k = (to − from) / (2·over): the root in 0..over,
+                    // written so that it holds for a rising, falling or flat ramp.
+                    let k = (to - from) / (2.0 * over);
+                    let root = (from * from + 4.0 * k * area).max(0.0).sqrt();
+                    let t = if from + root > 0.0 {
+                        2.0 * area / (from + root)
+                    } else {
+                        over
+                    };
+                    Some(t.min(over))
+                } else {
+                    piecewise([(0.0, over)], *to, (area - ramp_area.max(0.0)).max(0.0))
+                }
+            }
+            RateShape::Steps(steps) => {
+                let (last, before) = steps.split_last()?;
+                piecewise(
+                    before
+                        .iter()
+                        .map(|step| (step.events_per_second, step.duration.as_secs_f64())),
+                    last.events_per_second,
+                    area,
+                )
+            }
+            RateShape::Spike {
+                base,
+                spike,
+                at,
+                duration,
+            } => piecewise(
+                [(*base, at.as_secs_f64()), (*spike, duration.as_secs_f64())],
+                *base,
+                area,
+            ),
+            RateShape::Sine {
+                mean,
+                amplitude,
+                period,
+            } => {
+                // Every whole period yields the same area, so `area` is reached within one
+                // period after `area / average`. (Where the rate touches 0 the schedule's
+                // midpoint step can jump over the next peak, so for such a sine this is an
+                // estimate, not a bound.)
+                let average = clipped_sine_average(*mean, amplitude.abs());
+                (average >= IDLE_RATE && self.peak() >= IDLE_RATE)
+                    .then(|| area / average + period.as_secs_f64())
+            }
+        }
+    }
+}
+
+/// When steady `segments` (rate, seconds), then `then` for ever, yield `area` events.
+fn piecewise(segments: impl IntoIterator<Item = (f64, f64)>, then: f64, area: f64) -> Option<f64> {
+    let mut start = 0.0;
+    let mut left = area;
+    for (rate, length) in segments {
+        if rate >= IDLE_RATE {
+            if rate * length >= left {
+                return Some(start + left / rate);
+            }
+            left -= rate * length;
+        }
+        start += length;
+    }
+    (then >= IDLE_RATE).then(|| start + left / then)
+}
+
+/// The average of `max(0, mean + amplitude · sin θ)` over a period.
+fn clipped_sine_average(mean: f64, amplitude: f64) -> f64 {
+    if mean >= amplitude {
+        mean
+    } else if mean <= -amplitude {
+        0.0
+    } else {
+        // (1/π) · (√(a² − m²) + m · (π/2 + asin(m/a))): the rectified-sine integral.
+        ((amplitude * amplitude - mean * mean).sqrt()
+            + mean * (std::f64::consts::FRAC_PI_2 + (mean / amplitude).asin()))
+            / std::f64::consts::PI
+    }
+}
+
 /// Below this rate the schedule steps over time instead of dividing by (almost) zero.
 const IDLE_RATE: f64 = 1e-3;
 /// Time step while the rate is idle.
@@ -363,6 +462,85 @@ mod tests {
         ] {
             assert_eq!(busy.idle_for_good(), None, "{busy:?}");
         }
+    }
+
+    /// `time_to_reach(n)` is never earlier than the schedule's n-th due time, and not much later.
+    #[test]
+    fn time_to_reach_bounds_the_schedule_from_above_and_closely() {
+        let secs = Duration::from_secs;
+        let shapes = [
+            RateShape::Constant {
+                events_per_second: 250.0,
+            },
+            RateShape::Ramp {
+                from: 0.0,
+                to: 200.0,
+                over: secs(10),
+            },
+            RateShape::Ramp {
+                from: 300.0,
+                to: 20.0,
+                over: secs(10),
+            },
+            RateShape::Steps(vec![
+                Step {
+                    events_per_second: 100.0,
+                    duration: secs(1),
+                },
+                Step {
+                    events_per_second: 0.0,
+                    duration: secs(2),
+                },
+                Step {
+                    events_per_second: 40.0,
+                    duration: secs(1),
+                },
+            ]),
+            RateShape::Spike {
+                base: 10.0,
+                spike: 1000.0,
+                at: secs(5),
+                duration: secs(2),
+            },
+            RateShape::Sine {
+                mean: 100.0,
+                amplitude: 60.0,
+                period: secs(10),
+            },
+        ];
+        for shape in shapes {
+            let mut schedule = Schedule::new(shape.clone());
+            let dues: Vec<f64> = (0..3001)
+                .map(|_| schedule.next_due().unwrap().as_secs_f64())
+                .collect();
+            // Within two periods for a sine, else by about the next event's due time (one gap; at
+            // the foot of a ramp from 0 the midpoint rule runs early by a fraction of a second).
+            let slack = match shape {
+                RateShape::Sine { period, .. } => 2.0 * period.as_secs_f64(),
+                _ => 0.0,
+            };
+            for n in 1..=3000u64 {
+                let (due, next) = (dues[n as usize - 1], dues[n as usize]);
+                let bound = shape.time_to_reach(n).unwrap();
+                assert!(
+                    bound + 1e-6 >= due,
+                    "{shape:?}: event {n} due at {due}, bound {bound}"
+                );
+                assert!(
+                    bound <= next + slack + 0.5,
+                    "{shape:?}: event {n} due at {due}, the next at {next}, bound {bound}"
+                );
+            }
+        }
+        let ending = RateShape::Spike {
+            base: 0.0,
+            spike: 10.0,
+            at: secs(1),
+            duration: secs(1),
+        };
+        assert!(ending.time_to_reach(10).is_some());
+        assert_eq!(ending.time_to_reach(11), None);
+        assert!((clipped_sine_average(0.0, 2.0) - 2.0 / std::f64::consts::PI).abs() < 1e-12);
     }
 
     #[test]

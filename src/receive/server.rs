@@ -91,8 +91,10 @@ impl Receiver {
             tracker: Mutex::new(Tracker::new()),
             recorder,
         });
+        // `/stats` answers GET (and HEAD); any other method there is handled as on any other
+        // path, so a 405 is counted wherever it is answered.
         let router = Router::new()
-            .route("/stats", get(stats))
+            .route("/stats", get(stats).fallback(receive))
             .fallback(receive)
             .with_state(Arc::clone(&shared));
         let (shutdown, shutdown_signal) = watch::channel(());
@@ -214,15 +216,15 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-/// Every request except `GET /stats`: events arrive as `POST` to any path.
+/// Every request except `GET /stats`: events arrive as `POST` to any path; any other method is
+/// answered 405 and counted in `rejected`, as every non-2xx answer is.
 async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     if request.method() != Method::POST {
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, HeaderValue::from_static("POST"))],
-            "events are POSTed",
-        )
-            .into_response();
+        let mut response = shared.reject(StatusCode::METHOD_NOT_ALLOWED, "events are POSTed");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
     }
     let (parts, body) = request.into_parts();
     let declared_length = parts

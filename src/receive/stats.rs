@@ -4,7 +4,8 @@
 //! [`Stats`] is a snapshot of it, served as JSON by `GET /stats` and returned at shutdown.
 //!
 //! Counting rules:
-//! - `requests`: every event request (`POST` to any path), whatever its answer.
+//! - `requests`: every request but `GET /stats`, whatever its answer (a `POST` to any path is an
+//!   event request; any other method is answered 405 and counted in `rejected`).
 //! - Only events of requests answered 2xx are received: `eventsReceived` counts them all,
 //!   duplicates included; `byType` splits that same count by `type`.
 //! - `uniqueEvents`: distinct keys (`source` + `id`; `topic` + `id` for Event Grid schema);
@@ -16,7 +17,8 @@
 //!   requests whose connection was closed with no answer.
 //! - `latencyMs`: receipt time minus event `time`, for every received event that has one
 //!   (duplicates included: their delay is the redelivery's). Negative values (clock skew) count
-//!   as 0. `null` while there is no sample.
+//!   as 0. `null` while there is no sample. The percentiles hold any latency, days or years
+//!   (events replayed from the docs' 2021 examples), to 3 significant figures.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -32,10 +34,6 @@ use super::ingest::Arrival;
 
 /// Significant figures kept by the latency histogram.
 const LATENCY_SIGNIFICANT_FIGURES: u8 = 3;
-/// Largest latency the percentiles resolve (one day, in µs); larger samples count as this
-/// (events replayed from the docs' 2021 examples must not grow the histogram), while `max`
-/// stays exact.
-const LATENCY_HIGHEST_US: u64 = 86_400_000_000;
 
 /// A snapshot of what the receiver saw (field names are the `/stats` JSON's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,12 +174,11 @@ impl Tracker {
             order_inversions: 0,
             rejected: BTreeMap::new(),
             dropped_connections: 0,
-            latency_us: Histogram::new_with_bounds(
-                1,
-                LATENCY_HIGHEST_US,
-                LATENCY_SIGNIFICANT_FIGURES,
-            )
-            .expect("constant histogram bounds are valid"),
+            // Auto-resizing: it grows to the largest sample, so there is no ceiling to saturate
+            // at (a day's bound made every older event count as one day). Even the largest
+            // latency chrono can measure (i64::MAX µs) needs under half a megabyte of buckets.
+            latency_us: Histogram::new(LATENCY_SIGNIFICANT_FIGURES)
+                .expect("3 significant figures are valid"),
             latency_max_us: None,
         }
     }
@@ -199,7 +196,11 @@ impl Tracker {
             }
             if let Some(time) = arrival.time {
                 let micros = (now - time).num_microseconds().unwrap_or(i64::MAX).max(0) as u64;
-                self.latency_us.saturating_record(micros);
+                // `record` grows the histogram to fit (`saturating_record` would clamp to its
+                // current top instead); it can only fail past what any resize can hold.
+                if self.latency_us.record(micros).is_err() {
+                    self.latency_us.saturating_record(micros);
+                }
                 self.latency_max_us = self.latency_max_us.max(Some(micros));
             }
             let first_delivery = self.seen.insert(arrival.key);
@@ -298,6 +299,54 @@ mod tests {
         let p50 = stats.latency_ms.p50.unwrap();
         assert!((8_000.0..=9_010.0).contains(&p50), "p50 {p50}");
         assert!(stats.summary().contains("order inversions"));
+    }
+
+    /// Issue 13: the percentiles saturated at about 24 h. Latencies of days and years (events
+    /// from the docs' 2021 examples) are resolved to 3 significant figures.
+    #[test]
+    fn percentiles_hold_latencies_of_days_and_years() {
+        let mut tracker = Tracker::new();
+        let now = now(); // 2024-01-01T00:00:10Z
+        let three_days_ago = "2023-12-29T00:00:10Z";
+        let in_2021 = "2021-12-09T20:28:52Z"; // the docs' example time
+        for i in 0..60 {
+            tracker.accepted(
+                vec![arrival(&format!("a{i}"), None, Some(three_days_ago))],
+                now,
+            );
+        }
+        for i in 0..40 {
+            tracker.accepted(vec![arrival(&format!("b{i}"), None, Some(in_2021))], now);
+        }
+        let stats = tracker.snapshot();
+        let close = |found: Option<f64>, expected_ms: f64| {
+            let found = found.unwrap();
+            (found - expected_ms).abs() <= expected_ms * 1e-3
+        };
+        let three_days_ms = 3.0 * 86_400_000.0;
+        let since_2021_ms = (now
+            - DateTime::parse_from_rfc3339(in_2021)
+                .unwrap()
+                .with_timezone(&Utc))
+        .num_milliseconds() as f64;
+        assert!(
+            close(stats.latency_ms.p50, three_days_ms),
+            "{:?}",
+            stats.latency_ms
+        );
+        assert!(
+            close(stats.latency_ms.p99, since_2021_ms),
+            "{:?}",
+            stats.latency_ms
+        );
+        assert_eq!(stats.latency_ms.max, Some(since_2021_ms));
+        // A time so old chrono cannot count its microseconds still counts, at the largest value.
+        tracker.accepted(vec![arrival("c", None, Some("0001-01-01T00:00:00Z"))], now);
+        assert!(tracker.snapshot().latency_ms.max.unwrap() > since_2021_ms);
+        // The largest value chrono can give still fits, in under half a megabyte of counts.
+        tracker.latency_us.record(i64::MAX as u64).unwrap();
+        let bytes = tracker.latency_us.distinct_values() * std::mem::size_of::<u64>();
+        assert!(bytes < 512 * 1024, "{bytes}");
     }
 
     #[test]

@@ -464,7 +464,7 @@ async fn stats_json_has_exactly_the_documented_fields() {
         post(&receiver, STRUCTURED, "{}".to_owned()).await.status(),
         StatusCode::BAD_REQUEST
     );
-    // Not an event request: neither answered as one nor counted.
+    // Not an event request: answered 405, and counted like every other non-2xx answer.
     let get_root = client().get(url(&receiver, "/")).send().await.unwrap();
     assert_eq!(get_root.status(), StatusCode::METHOD_NOT_ALLOWED);
 
@@ -495,8 +495,8 @@ async fn stats_json_has_exactly_the_documented_fields() {
         .map(String::as_str)
         .collect();
     assert_eq!(latency_keys, ["max", "p50", "p99"].into());
-    assert_eq!(json["requests"], 2);
-    assert_eq!(json["rejected"], json!({"400": 1}));
+    assert_eq!(json["requests"], 3);
+    assert_eq!(json["rejected"], json!({"400": 1, "405": 1}));
     assert_eq!(
         json["byType"],
         json!({"Microsoft.DigitalTwins.Twin.Update": 1})
@@ -508,6 +508,54 @@ async fn stats_json_has_exactly_the_documented_fields() {
     let stats = receiver.shutdown().await;
     assert_eq!(parsed, stats);
     assert!(stats.summary().contains("rejected 400"));
+}
+
+/// Issue 13: a 405 (wrong method) was answered but not counted in `rejected` or `requests`.
+#[tokio::test]
+async fn a_wrong_method_is_answered_405_and_counted_wherever_it_is_sent() {
+    let receiver = start(ReceiveSettings::default()).await;
+    let client = client();
+    for (method, path) in [
+        (reqwest::Method::GET, "/"),
+        (reqwest::Method::PUT, "/api/events"),
+        (reqwest::Method::DELETE, "/stats"),
+        (reqwest::Method::PATCH, "/stats"),
+    ] {
+        let response = client
+            .request(method.clone(), url(&receiver, path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], "POST", "{method} {path}");
+    }
+    // A POST to /stats is an event request like a POST to any other path.
+    let post_stats = client
+        .post(url(&receiver, "/stats"))
+        .header("content-type", "application/cloudevents+json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post_stats.status(), StatusCode::BAD_REQUEST);
+    // GET /stats itself is not counted.
+    let json = get_stats_json(&receiver).await;
+    assert_eq!(json["requests"], 5);
+    assert_eq!(json["rejected"], json!({"400": 1, "405": 4}));
+    let stats = receiver.shutdown().await;
+    assert_eq!(stats.rejected.get(&405), Some(&4));
+    assert!(stats.summary().contains("rejected 405"));
+    // Nothing was accepted: the summary's `requests − rejected` no longer miscounts a 405.
+    let summary = stats.summary();
+    let accepted = summary
+        .lines()
+        .find(|line| line.trim_start().starts_with("accepted (2xx)"))
+        .and_then(|line| line.split_whitespace().last());
+    assert_eq!(accepted, Some("0"), "{summary}");
 }
 
 #[tokio::test]
