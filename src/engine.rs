@@ -362,7 +362,8 @@ fn default_topic_id(topic_endpoint: &str) -> String {
 
 /// Runs the instance described by `settings` until the workload is generated and every delivery
 /// has ended, or until `stop` is cancelled (then pending deliveries get `drain_timeout` to finish
-/// and the rest ends `inFlight`).
+/// and the rest ends `inFlight`). Either way, dead-letter writes still pending once every
+/// delivery has ended get `drain_timeout` too, and what is left is spilled.
 pub async fn run(
     settings: Settings,
     options: RunOptions,
@@ -502,8 +503,24 @@ pub async fn run(
     for worker in workers {
         stats.push(worker.await.ok());
     }
-    for writer in writers {
-        let _ = writer.await;
+    // Every delivery has ended. Dead-letter writes still pending (a store that keeps failing
+    // would retry for its whole retention) get the drain timeout, as on a stop; then the abort
+    // spills what is left. This is the run's natural end, not a stop: not `stoppedEarly`.
+    let mut writers = std::pin::pin!(async move {
+        for writer in writers {
+            let _ = writer.await;
+        }
+    });
+    if tokio::time::timeout(options.drain_timeout, &mut writers)
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            timeout_seconds = options.drain_timeout.as_secs_f64(),
+            "every delivery has ended; spilling the dead-letters still pending after the drain timeout"
+        );
+        abort.cancel();
+        writers.await;
     }
     drain.abort();
     if let Some(progress) = progress {

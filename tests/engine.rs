@@ -405,3 +405,112 @@ fn a_failing_dead_letter_store_holds_up_no_other_endpoint_and_a_stop_spills_its_
         "{spilled:?}"
     );
 }
+
+/// Issue 13: at a natural end (no signal), a dead-letter store that keeps failing transiently
+/// kept its writes retrying for the whole `deadLetterRetentionHours` after the last delivery had
+/// ended. Now they get `--drain-timeout`, as on a stop, and are then spilled; the run is not
+/// `stoppedEarly`. Virtual time: the hour of retries it used to wait would show as duration.
+#[test]
+fn at_a_natural_end_pending_dead_letters_get_the_drain_timeout_then_are_spilled() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use twinroute::deadletter::memory::MemoryStore;
+    use twinroute::deadletter::{DeadLetterStore, StoreError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let healthy_folder = dir.path().join("dl");
+    let refusing = serde_json::json!({ "failures": [ { "status": 400, "probability": 1.0 } ] });
+    let config = serde_json::json!({
+        "version": 1,
+        "endpoints": {
+            "failing": { "properties": { "endpointType": "EventHub",
+                                         "deadLetterSecret": dir.path().join("unused").to_str().unwrap() },
+                         "delivery": { "deadLetterRetentionHours": 1 }, "simulate": refusing },
+            "healthy": { "properties": { "endpointType": "EventHub",
+                                         "deadLetterSecret": healthy_folder.to_str().unwrap() },
+                         "simulate": refusing }
+        },
+        "routes": { "a": { "endpointName": "failing", "filter": "true" },
+                    "b": { "endpointName": "healthy", "filter": "true" } },
+        "workload": { "seed": 13, "twins": 40, "count": 200,
+                      "rate": { "shape": "constant", "eventsPerSecond": 2000 } }
+    });
+    // The failing endpoint's store answers every write with a transient error (a container that
+    // is unreachable), for ever.
+    let failing = Arc::new(MemoryStore::new());
+    failing.fail_with(Some(StoreError::Transient("unreachable (test)".into())));
+    let stores: HashMap<String, Arc<dyn DeadLetterStore>> = [(
+        "failing".to_owned(),
+        failing.clone() as Arc<dyn DeadLetterStore>,
+    )]
+    .into();
+    let spill = dir.path().join("spill");
+    let ledger = dir.path().join("ledger.ndjson");
+    let options = RunOptions {
+        clock: ClockMode::Virtual,
+        ledger: Some(ledger.clone()),
+        spill_folder: spill.clone(),
+        drain_timeout: Duration::from_secs(30),
+        stores,
+        ..RunOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let report = runtime
+        .block_on(engine::run(
+            support::settings(&config),
+            options,
+            CancellationToken::new(),
+        ))
+        .unwrap();
+
+    assert!(!report.stopped_early, "a natural end, not a stop");
+    assert!(report.balanced, "{}", report.summary());
+    // Generation takes 0.1 s, the 400s end every delivery at once; then the 30 s drain. Before,
+    // the run lasted the failing store's hour of retries.
+    assert!(
+        (30.0..60.0).contains(&report.duration_seconds),
+        "the run ended {} virtual seconds in\n{}",
+        report.duration_seconds,
+        report.summary()
+    );
+    let (failing_report, healthy) = (&report.endpoints["failing"], &report.endpoints["healthy"]);
+    assert_eq!(
+        (
+            healthy.dead_lettered,
+            healthy.dead_letter_spilled,
+            healthy.in_flight
+        ),
+        (200, 0, 0),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        (
+            failing_report.dead_lettered,
+            failing_report.dead_letter_spilled,
+            failing_report.in_flight
+        ),
+        (200, 200, 0),
+        "every pending dead-letter is spilled, none left inFlight\n{}",
+        report.summary()
+    );
+    assert!(failing.blobs().is_empty());
+    assert_eq!(support::walk(&healthy_folder).len(), 200);
+    let spilled = support::walk(&spill);
+    assert_eq!(spilled.len(), 200);
+    assert!(
+        spilled.iter().all(|p| p.starts_with("failing/")),
+        "{spilled:?}"
+    );
+    let lines = support::ledger(&ledger);
+    assert_eq!(lines.len(), 400);
+    assert!(
+        lines.iter().all(|line| line["outcome"] == "deadLettered"),
+        "{:?}",
+        lines.iter().find(|line| line["outcome"] != "deadLettered")
+    );
+}

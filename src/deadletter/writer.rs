@@ -6,8 +6,9 @@
 //! deadline-ordered schedule (first backoff doubling to a minute, for up to the retention time),
 //! holding no write slot while it waits; what the store cannot take in the end is spilled to a
 //! local folder (same layout); only if that fails too is the event dropped, counted and logged.
-//! When the run is aborted (a stop whose drain timeout ran out), every dead-letter still pending
-//! — queued, waiting for a retry or being written — is spilled, never left `inFlight`.
+//! When the run is aborted (a stop whose drain timeout ran out, or the drain timeout after every
+//! delivery has ended), every dead-letter still pending — queued, waiting for a retry or being
+//! written — is spilled, never left `inFlight`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
