@@ -1,16 +1,19 @@
 //! The Qpid Proton test peer's own switches, driven by a plain AMQP client (fe2o3-amqp's, not
 //! twinroute's sinks): SASL ANONYMOUS and PLAIN, put-token answers (200, 202, 401 on a bad SAS
-//! signature), batch messages unpacked with their message-format, hold, per-transfer latency
-//! that holds up no other link, each cut point, and the process ending with its input, on
-//! SIGTERM, and with a clear message when its Python environment is missing.
+//! signature), batch messages unpacked with their message-format, hold, each cut point, and the
+//! process ending with its input, on SIGTERM, and with a clear message when its Python
+//! environment is missing. On both peers (this one and the in-repo broker): per-transfer latency
+//! that holds up no other link, a request without `reply-to` answered, and the counters of
+//! connections, sessions, links and READs that `benches/amqp_figures.rs` counts liveness checks
+//! with.
 
 mod amqp_support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use amqp_support::broker::{BrokerSettings, Fault};
-use amqp_support::peers::TestPeer;
+use amqp_support::broker::{Activity, BrokerSettings, Fault};
+use amqp_support::peers::{self, PEERS, TestPeer};
 use amqp_support::proton::{self, CutAt, ProtonPeer};
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::link::delivery::Sendable;
@@ -39,7 +42,7 @@ async fn peer(settings: BrokerSettings) -> ProtonPeer {
 }
 
 async fn connect(
-    peer: &ProtonPeer,
+    peer: &dyn TestPeer,
     profile: SaslProfile,
 ) -> Result<(ConnectionHandle<()>, SessionHandle<()>), String> {
     let url = format!("amqp://127.0.0.1:{}", peer.addr().port());
@@ -112,25 +115,61 @@ fn token(key: &str) -> String {
 
 /// Puts `token` on `$cbs`; returns the answer's status code and correlation-id.
 async fn put_token(session: &mut SessionHandle<()>, token: &str) -> (i32, Option<MessageId>) {
-    let mut sender = timeout(STEP, Sender::attach(session, "cbs-sender", "$cbs"))
-        .await
-        .unwrap()
-        .unwrap();
+    ask(session, "$cbs", put_token_request(token, "cbs-reply"), true).await
+}
+
+/// A `$management` READ of the hub `hub`; returns the answer's status code and correlation-id.
+async fn management_read(session: &mut SessionHandle<()>, hub: &str) -> (i32, Option<MessageId>) {
+    let request = Message::builder()
+        .properties(
+            Properties::builder()
+                .message_id(MessageId::String("request-1".to_owned()))
+                .reply_to("management-reply")
+                .build(),
+        )
+        .application_properties(
+            ApplicationProperties::builder()
+                .insert("operation", "READ")
+                .insert("type", "com.microsoft:eventhub")
+                .insert("name", hub)
+                .build(),
+        )
+        .body(Body::Value(AmqpValue(Value::Null)))
+        .build();
+    // Left attached: the in-repo broker does not answer the detach of a reply link.
+    ask(session, "$management", request, false).await
+}
+
+/// Sends `request` to the node `node` (`$cbs`, `$management`) with its reply link attached
+/// (the request's `reply-to` is `<node without $>-reply`); returns the answer's status code
+/// and correlation-id. With `close_links`, both links are closed before it returns; otherwise
+/// they are dropped (no later attach on the session may follow then).
+async fn ask(
+    session: &mut SessionHandle<()>,
+    node: &str,
+    request: Message<Body<Value>>,
+    close_links: bool,
+) -> (i32, Option<MessageId>) {
+    let name = node.trim_start_matches('$');
+    let mut sender = timeout(
+        STEP,
+        Sender::attach(session, format!("{name}-sender"), node),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let mut receiver = timeout(
         STEP,
         Receiver::builder()
-            .name("cbs-receiver")
-            .source("$cbs")
-            .target("cbs-reply")
+            .name(format!("{name}-receiver"))
+            .source(node)
+            .target(format!("{name}-reply"))
             .attach(session),
     )
     .await
     .unwrap()
     .unwrap();
-    let outcome = timeout(STEP, sender.send(put_token_request(token, "cbs-reply")))
-        .await
-        .unwrap()
-        .unwrap();
+    let outcome = timeout(STEP, sender.send(request)).await.unwrap().unwrap();
     assert!(matches!(outcome, Outcome::Accepted(_)), "{outcome:?}");
     let delivery: Delivery<Body<Value>> = timeout(STEP, receiver.recv())
         .await
@@ -140,8 +179,10 @@ async fn put_token(session: &mut SessionHandle<()>, token: &str) -> (i32, Option
     // Closed, not dropped: fe2o3-amqp fails a link attached after dropping others when the
     // peer's detach answers arrive after that attach (Proton sends detaches after attaches in
     // one write; the protocol allows it).
-    timeout(STEP, sender.close()).await.unwrap().unwrap();
-    timeout(STEP, receiver.close()).await.unwrap().unwrap();
+    if close_links {
+        timeout(STEP, sender.close()).await.unwrap().unwrap();
+        timeout(STEP, receiver.close()).await.unwrap().unwrap();
+    }
     let message = delivery.into_message();
     let status = match message
         .application_properties
@@ -303,12 +344,18 @@ async fn held_transfers_are_never_settled_and_server_busy_is_a_rejection() {
 
 #[tokio::test]
 async fn latency_delays_each_settlement_without_holding_up_other_links() {
-    let peer = peer(BrokerSettings::default()).await;
+    for kind in PEERS {
+        let peer = peers::start(kind, BrokerSettings::default()).await;
+        latency_on(&*peer).await;
+    }
+}
+
+async fn latency_on(peer: &dyn TestPeer) {
     let latency = Duration::from_millis(400);
     peer.set_latency(latency);
-    let (_connection, mut session) = connect(&peer, SaslProfile::Anonymous).await.unwrap();
+    let (_connection, mut session) = connect(peer, SaslProfile::Anonymous).await.unwrap();
     let (_other_connection, mut other_session) =
-        connect(&peer, SaslProfile::Anonymous).await.unwrap();
+        connect(peer, SaslProfile::Anonymous).await.unwrap();
     let mut senders = [
         Sender::attach(&mut session, "a", "hub").await.unwrap(),
         Sender::attach(&mut session, "b", "hub").await.unwrap(),
@@ -329,15 +376,93 @@ async fn latency_delays_each_settlement_without_holding_up_other_links() {
         });
     }
     let took = futures_join_all(sends).await;
+    let name = peer.name();
     for elapsed in &took {
-        assert!(*elapsed >= latency, "settled after {elapsed:?}");
+        assert!(*elapsed >= latency, "{name}: settled after {elapsed:?}");
     }
     let slowest = took.iter().max().unwrap();
     assert!(
         *slowest < latency * 2,
-        "three transfers settled at once, not one after another: {took:?}"
+        "{name}: three transfers settled at once, not one after another: {took:?}"
     );
-    assert_eq!(TestPeer::received(&peer).len(), 3);
+    assert_eq!(peer.received().len(), 3, "{name}");
+}
+
+/// A request without `reply-to` (the Python Event Hubs SDK's pyAMQP sends none, and Event Hubs
+/// answers it) is answered on the client's receiving link from the same node, on both peers.
+#[tokio::test]
+async fn a_request_without_reply_to_is_answered_on_the_link_from_its_node() {
+    for kind in PEERS {
+        let peer = peers::start(kind, BrokerSettings::default()).await;
+        let (_connection, mut session) = connect(&*peer, SaslProfile::Anonymous).await.unwrap();
+        let mut request = put_token_request(&token("k"), "unused");
+        if let Some(properties) = request.properties.as_mut() {
+            properties.reply_to = None;
+        }
+        let (status, correlation) = ask(&mut session, "$cbs", request, false).await;
+        assert_eq!(status, 202, "{}", peer.name());
+        assert_eq!(
+            correlation,
+            Some(MessageId::String("request-1".to_owned())),
+            "{}",
+            peer.name()
+        );
+    }
+}
+
+/// What the figures bench counts liveness checks with (a sink checks its connection with a
+/// `$management` READ or by beginning and ending a session with no link on it): connections,
+/// sessions begun, sessions ended with no link, entity links (not `$cbs` or `$management`) and
+/// READs, on both peers.
+#[tokio::test]
+async fn connections_sessions_links_and_reads_are_counted() {
+    for kind in PEERS {
+        let peer = peers::start(kind, BrokerSettings::default()).await;
+        let name = peer.name();
+        let (mut connection, mut session) = connect(&*peer, SaslProfile::Anonymous).await.unwrap();
+        let mut sender = timeout(STEP, Sender::attach(&mut session, "s", "hub"))
+            .await
+            .unwrap()
+            .unwrap();
+        let outcome = timeout(STEP, sender.send(event("e-1", "t")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(outcome, Outcome::Accepted(_)),
+            "{name}: {outcome:?}"
+        );
+        // A second session on the same connection, begun and ended with no link on it.
+        let mut probe = timeout(STEP, Session::begin(&mut connection))
+            .await
+            .unwrap()
+            .unwrap();
+        timeout(STEP, probe.end()).await.unwrap().unwrap();
+        // Last on this connection: its links are dropped, not closed (see `ask`).
+        assert_eq!(management_read(&mut session, "hub").await.0, 200, "{name}");
+        // And a second connection with one session and one entity link.
+        let (_other, mut other_session) = connect(&*peer, SaslProfile::Anonymous).await.unwrap();
+        let _other_sender = timeout(STEP, Sender::attach(&mut other_session, "s2", "hub"))
+            .await
+            .unwrap()
+            .unwrap();
+
+        // The peer counts as it goes; the in-repo broker's tasks may be a moment behind.
+        let expected = Activity {
+            connections: 2,
+            sessions: 3,
+            bare_sessions: 1,
+            links: 2,
+            reads: 1,
+        };
+        let deadline = Instant::now() + STEP;
+        let mut activity = peer.activity();
+        while activity != expected && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            activity = peer.activity();
+        }
+        assert_eq!(activity, expected, "{name}");
+    }
 }
 
 /// Runs `futures` at once (three here), returning their outputs in order.

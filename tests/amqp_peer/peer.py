@@ -19,6 +19,9 @@ What it speaks
   &skn=<key name>`, type `servicebus.windows.net:sastoken`.)
 - `$management` READ: name, created_at, partition_count, partition_ids, as the in-repo broker
   answers it (whatever the type asked for).
+- A `$cbs` or `$management` request is answered on the client's link whose target is its
+  reply-to; one without reply-to (the Python SDK's pyAMQP sends none) on the client's receiving
+  link from the same node.
 - Any other target address: a receiving link that records every message it accepts and accepts
   it. A batch message (message-format 0x80013700) is unpacked: each data section is decoded as a
   message of its own. Proton's engine does not report a transfer's message-format, so the peer
@@ -48,8 +51,12 @@ Control: standard input and output, one JSON object per line
   `{"cmd": "stop"}` / `{"cmd": "restart"}`: stop listening and cut every connection / listen
   again on the same port.
   `{"cmd": "received", "from": I}`: the recorded messages from index I on.
-  `{"cmd": "counters"}`: put-tokens accepted and refused, entity transfers, READs, connections,
-  SASL mechanisms used, messages recorded, transfers held.
+  `{"cmd": "counters"}`: put-tokens accepted and refused (`tokens_put`, `tokens_refused`),
+  entity transfers (`transfers`), `$management` READs (`reads`), connections (`connections`,
+  total; `open_connections`), sessions begun by clients (`sessions`, total), sessions ended
+  with no link ever attached on them (`bare_sessions`: liveness probes), entity links attached
+  (`links`: the clients' sending links to an entity, not `$cbs` or `$management`), SASL
+  mechanisms used (`sasl`), messages recorded (`received`), transfers held (`held`).
   `{"cmd": "clear"}`: forgets the recorded messages. `{"cmd": "reset"}`: every switch back to
   its default (fault none, put-token status as started, latency 0, no cut).
 - Each recorded message (also appended to --record as NDJSON): `address`, `message_format` (of
@@ -115,6 +122,11 @@ REJECTIONS = {
 }
 FAULTS = {"none", "hold", "close-connection", "released", *REJECTIONS}
 CUT_POINTS = {"put-token", "attach", "transfer"}
+# Counters the `counters` answer always carries (0 until counted).
+COUNTER_NAMES = (
+    "tokens_put", "tokens_refused", "transfers", "reads", "replies", "sessions", "bare_sessions",
+    "links",
+)
 
 
 def log(*parts):
@@ -541,6 +553,9 @@ class ConnectionState:
         self.tap = tap
         self.alive = True
         self.reply_links = {}  # reply-to address → sending link
+        # $cbs / $management → the target address of the client's receiving link from it, where
+        # a request without reply-to is answered.
+        self.node_reply_to = {}
         self.waiting_replies = collections.defaultdict(list)  # address → [(deadline, message)]
 
 
@@ -706,11 +721,19 @@ class Peer(Handler):
 
     def on_session_remote_open(self, event):
         if event.session.state & Endpoint.LOCAL_UNINIT:
+            self.counters["sessions"] += 1
+            event.session.peer_links = 0
             event.session.open()
 
     def on_session_remote_close(self, event):
-        if not event.session.state & Endpoint.LOCAL_CLOSED:
-            event.session.close()
+        session = event.session
+        if getattr(session, "peer_links", None) == 0:
+            # Begun and ended with no link on it: a liveness probe (a sink may check its
+            # connection that way instead of a $management READ).
+            self.counters["bare_sessions"] += 1
+            session.peer_links = None
+        if not session.state & Endpoint.LOCAL_CLOSED:
+            session.close()
 
     def on_link_remote_open(self, event):
         link = event.link
@@ -720,17 +743,23 @@ class Peer(Handler):
         link.source.copy(link.remote_source)
         link.target.copy(link.remote_target)
         address = link.remote_target.address or ""
+        session = link.session
+        session.peer_links = (getattr(session, "peer_links", None) or 0) + 1
         if link.is_receiver:
             if address not in ("$cbs", "$management"):
                 if self.cut_due("attach"):
                     self.cut(state, f"attach of {address}")
                     return
+                self.counters["links"] += 1
                 link.max_message_size = self.max_message_size
             link.open()
             link.flow(CREDIT)
         else:
             link.open()
             state.reply_links[address] = link
+            source = link.remote_source.address or ""
+            if source in ("$cbs", "$management"):
+                state.node_reply_to[source] = address
             self.send_waiting(state, address)
 
     def on_link_remote_close(self, event):
@@ -740,6 +769,9 @@ class Peer(Handler):
             address = link.remote_target.address or ""
             if state.reply_links.get(address) is link:
                 del state.reply_links[address]
+                source = link.remote_source.address or ""
+                if state.node_reply_to.get(source) == address:
+                    del state.node_reply_to[source]
         if not link.state & Endpoint.LOCAL_CLOSED:
             link.close()
 
@@ -810,7 +842,10 @@ class Peer(Handler):
             }
         else:
             status = 501
-        if not request.reply_to:
+        # Without reply-to (the Python SDK's pyAMQP sends none, and Event Hubs answers it), the
+        # answer goes to the client's receiving link from the same node.
+        reply_to = request.reply_to or state.node_reply_to.get(delivery.link.target.address or "")
+        if not reply_to:
             return
         reply = Message(
             correlation_id=request.id,
@@ -820,8 +855,8 @@ class Peer(Handler):
             },
             body=body,
         )
-        state.waiting_replies[request.reply_to].append((time.time() + STEP_TIMEOUT, reply))
-        self.send_waiting(state, request.reply_to)
+        state.waiting_replies[reply_to].append((time.time() + STEP_TIMEOUT, reply))
+        self.send_waiting(state, reply_to)
 
     def send_waiting(self, state, address):
         link = state.reply_links.get(address)
@@ -945,7 +980,8 @@ class Peer(Handler):
             start = int(request.get("from", 0))
             return {"received": self.received[start:], "total": len(self.received)}
         if name == "counters":
-            counters = dict(self.counters)
+            counters = {name: 0 for name in COUNTER_NAMES}
+            counters.update(self.counters)
             counters.update(
                 connections=self.connection_count,
                 open_connections=len(self.connections),

@@ -8,8 +8,16 @@
 //!   does not match its `skn` key gets 401.
 //! - `$management` READ of `com.microsoft:eventhub`: name, created_at, partition_count,
 //!   partition_ids.
+//! - A `$cbs` or `$management` request is answered on the client's link whose target is its
+//!   `reply-to`; one without `reply-to` (the Python SDK's pyAMQP sends none) on the client's
+//!   receiving link from the same node.
 //! - Any other target: a receiving link whose messages are recorded (batch messages, format
-//!   `0x80013700`, unpacked into their events) and accepted, unless a [`Fault`] is switched on.
+//!   `0x80013700`, unpacked into their events) and accepted, unless a [`Fault`] is switched on;
+//!   with a latency ([`Broker::set_latency`]) each accepted transfer is recorded and settled that
+//!   long after it arrived, on a timer of its own (other transfers, links and connections go on
+//!   meanwhile).
+//! - Counters of connections, sessions, links and `$management` READs ([`Broker::activity`]),
+//!   to count a sink's liveness checks.
 //!
 //! Robustness: every connection is a task whose socket the broker can cut
 //! ([`Broker::drop_connections`]); every wait inside has a timeout; [`Broker::wait_for`] never
@@ -25,9 +33,12 @@ use std::time::Duration;
 use fe2o3_amqp::Delivery;
 use fe2o3_amqp::acceptor::{
     ConnectionAcceptor, LinkAcceptor, LinkEndpoint, SaslAnonymousMechanism, SessionAcceptor,
+    SupportedReceiverSettleModes,
 };
 use fe2o3_amqp::link::{Receiver, Sender};
-use fe2o3_amqp::types::definitions::{self, AmqpError, ErrorCondition, LinkError};
+use fe2o3_amqp::types::definitions::{
+    self, AmqpError, ErrorCondition, LinkError, ReceiverSettleMode,
+};
 use fe2o3_amqp::types::messaging::message::__private::Deserializable;
 use fe2o3_amqp::types::messaging::{
     AmqpValue, ApplicationProperties, Body, Message, MessageId, Properties,
@@ -122,6 +133,35 @@ struct Inner {
     tokens_put: AtomicU64,
     tokens_refused: AtomicU64,
     transfers: AtomicU64,
+    /// How long after its arrival an accepted transfer is settled, in microseconds.
+    latency_micros: AtomicU64,
+    activity: ActivityCounters,
+}
+
+/// Connections, sessions, links and READs so far (see [`Activity`]).
+#[derive(Default)]
+struct ActivityCounters {
+    connections: AtomicU64,
+    sessions: AtomicU64,
+    bare_sessions: AtomicU64,
+    links: AtomicU64,
+    reads: AtomicU64,
+}
+
+/// What clients opened on the broker, totals since it started: how a sink's liveness checks
+/// are counted (a `$management` READ, or a session begun and ended with no link on it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Connections accepted (after SASL and open).
+    pub connections: u64,
+    /// Sessions begun by clients.
+    pub sessions: u64,
+    /// Sessions ended with no link ever attached on them (liveness probes).
+    pub bare_sessions: u64,
+    /// Links attached to an entity (the clients' sending links; not `$cbs`, `$management`).
+    pub links: u64,
+    /// `$management` READs answered.
+    pub reads: u64,
 }
 
 impl Inner {
@@ -174,6 +214,8 @@ impl Broker {
             tokens_put: AtomicU64::new(0),
             tokens_refused: AtomicU64::new(0),
             transfers: AtomicU64::new(0),
+            latency_micros: AtomicU64::new(0),
+            activity: ActivityCounters::default(),
         });
         let task = runtime.spawn(listen(listener, inner.clone()));
         Ok(Broker {
@@ -208,6 +250,26 @@ impl Broker {
             .store(i32::from(status), Relaxed);
     }
 
+    /// Records and settles each accepted transfer `latency` after it arrives (zero, the default:
+    /// at once), without holding up other transfers, links or connections. Rejections (a
+    /// [`Fault`]) are still answered at once.
+    pub fn set_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.inner.latency_micros.store(micros, Relaxed);
+    }
+
+    /// Connections, sessions, links and READs so far.
+    pub fn activity(&self) -> Activity {
+        let counters = &self.inner.activity;
+        Activity {
+            connections: counters.connections.load(Relaxed),
+            sessions: counters.sessions.load(Relaxed),
+            bare_sessions: counters.bare_sessions.load(Relaxed),
+            links: counters.links.load(Relaxed),
+            reads: counters.reads.load(Relaxed),
+        }
+    }
+
     /// Everything recorded so far.
     pub fn received(&self) -> Vec<ReceivedMessage> {
         self.inner
@@ -215,6 +277,15 @@ impl Broker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// How many messages are recorded.
+    pub fn received_count(&self) -> usize {
+        self.inner
+            .received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Forgets what was recorded.
@@ -341,6 +412,9 @@ async fn bridge(mut tcp: TcpStream, mut pipe: tokio::io::DuplexStream) {
 struct Replies {
     links: Mutex<HashMap<String, mpsc::Sender<Message<Body<Value>>>>>,
     added: Notify,
+    /// `$cbs` / `$management` → the target address of the client's receiving link from it,
+    /// where a request without `reply-to` is answered (the Python SDK's pyAMQP sends none).
+    node_reply_to: Mutex<HashMap<String, String>>,
 }
 
 impl Replies {
@@ -374,9 +448,11 @@ async fn serve_connection(io: tokio::io::DuplexStream, inner: Arc<Inner>) {
     let Ok(Ok(mut connection)) = timeout(STEP_TIMEOUT, acceptor.accept(io)).await else {
         return;
     };
+    inner.activity.connections.fetch_add(1, Relaxed);
     let replies = Arc::new(Replies::default());
     let session_acceptor = SessionAcceptor::new();
     while let Ok(session) = session_acceptor.accept(&mut connection).await {
+        inner.activity.sessions.fetch_add(1, Relaxed);
         let task = tokio::spawn(serve_session(session, inner.clone(), replies.clone()));
         inner.track(task.abort_handle());
     }
@@ -387,10 +463,17 @@ async fn serve_session(
     inner: Arc<Inner>,
     replies: Arc<Replies>,
 ) {
+    // Receiver settle mode `first` whatever the client asks: the Python SDK's pyAMQP asks for
+    // `second` but handles only settled dispositions (twinroute's clients ask for `first`).
     let link_acceptor = LinkAcceptor::builder()
         .max_message_size(inner.settings.max_message_size)
+        .supported_receiver_settle_modes(SupportedReceiverSettleModes::First)
+        .fallback_receiver_settle_mode(ReceiverSettleMode::First)
         .build();
+    let mut links = 0u64;
+    // The loop ends when the client ends the session (or the connection goes).
     while let Ok(link) = link_acceptor.accept(&mut session).await {
+        links += 1;
         let task = match link {
             LinkEndpoint::Receiver(receiver) => {
                 let address = receiver
@@ -401,6 +484,7 @@ async fn serve_session(
                 if address == "$cbs" || address == "$management" {
                     tokio::spawn(serve_requests(receiver, inner.clone(), replies.clone()))
                 } else {
+                    inner.activity.links.fetch_add(1, Relaxed);
                     tokio::spawn(serve_entity(receiver, address, inner.clone()))
                 }
             }
@@ -411,6 +495,18 @@ async fn serve_session(
                     .and_then(|t| t.address.clone())
                     .unwrap_or_default();
                 let (tx, rx) = mpsc::channel(64);
+                let source = sender
+                    .source()
+                    .as_ref()
+                    .and_then(|s| s.address.clone())
+                    .unwrap_or_default();
+                if source == "$cbs" || source == "$management" {
+                    replies
+                        .node_reply_to
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(source, address.clone());
+                }
                 replies
                     .links
                     .lock()
@@ -422,12 +518,18 @@ async fn serve_session(
         };
         inner.track(task.abort_handle());
     }
+    if links == 0 {
+        inner.activity.bare_sessions.fetch_add(1, Relaxed);
+    }
 }
 
 async fn serve_replies(mut sender: Sender, mut replies: mpsc::Receiver<Message<Body<Value>>>) {
+    // Each reply is sent without waiting for the client to settle it (the Python SDK's pyAMQP
+    // never settles its CBS answers), as the Proton peer does.
     while let Some(message) = replies.recv().await {
-        if timeout(STEP_TIMEOUT, sender.send(message)).await.is_err() {
-            break;
+        match timeout(STEP_TIMEOUT, sender.send_batchable(message)).await {
+            Ok(Ok(_settlement)) => {}
+            Ok(Err(_)) | Err(_) => break,
         }
     }
     let _ = timeout(STEP_TIMEOUT, sender.close()).await;
@@ -442,6 +544,11 @@ fn string_property(message: &Message<Body<Value>>, name: &str) -> Option<String>
 }
 
 async fn serve_requests(mut receiver: Receiver, inner: Arc<Inner>, replies: Arc<Replies>) {
+    let node = receiver
+        .target()
+        .as_ref()
+        .and_then(|t| t.address.clone())
+        .unwrap_or_default();
     loop {
         let delivery: Delivery<Body<Value>> = match receiver.recv().await {
             Ok(delivery) => delivery,
@@ -450,7 +557,15 @@ async fn serve_requests(mut receiver: Receiver, inner: Arc<Inner>, replies: Arc<
         let _ = timeout(STEP_TIMEOUT, receiver.accept(&delivery)).await;
         let request = delivery.into_message();
         let properties = request.properties.clone().unwrap_or_default();
-        let Some(reply_to) = properties.reply_to.clone() else {
+        let reply_to = properties.reply_to.clone().or_else(|| {
+            replies
+                .node_reply_to
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&node)
+                .cloned()
+        });
+        let Some(reply_to) = reply_to else {
             continue;
         };
         let operation = string_property(&request, "operation").unwrap_or_default();
@@ -470,6 +585,7 @@ async fn serve_requests(mut receiver: Receiver, inner: Arc<Inner>, replies: Arc<
                 }
             }
             "READ" => {
+                inner.activity.reads.fetch_add(1, Relaxed);
                 let name = string_property(&request, "name").unwrap_or_default();
                 let ids: Vec<Value> = (0..inner.settings.partitions)
                     .map(|p| Value::String(p.to_string()))
@@ -588,20 +704,38 @@ async fn serve_entity(mut receiver: Receiver, address: String, inner: Arc<Inner>
         };
         match condition {
             None => {
-                let messages = unpack(&delivery, &address);
-                inner
-                    .received
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend(messages);
-                inner.arrived.notify_waiters();
-                let _ = timeout(STEP_TIMEOUT, receiver.accept(&delivery)).await;
+                let latency = Duration::from_micros(inner.latency_micros.load(Relaxed));
+                if latency.is_zero() {
+                    record_received(&inner, &delivery, &address);
+                    let _ = timeout(STEP_TIMEOUT, receiver.accept(&delivery)).await;
+                } else {
+                    // A timer of its own: the link goes on receiving meanwhile.
+                    let (disposer, inner_, address) =
+                        (receiver.disposer(), inner.clone(), address.clone());
+                    let settle = tokio::spawn(async move {
+                        tokio::time::sleep(latency).await;
+                        record_received(&inner_, &delivery, &address);
+                        let _ = timeout(STEP_TIMEOUT, disposer.accept(&delivery)).await;
+                    });
+                    inner.track(settle.abort_handle());
+                }
             }
             Some(condition) => {
                 let _ = timeout(STEP_TIMEOUT, receiver.reject(&delivery, refusal(condition))).await;
             }
         }
     }
+}
+
+/// Records the events `delivery` carries and wakes whoever waits for them.
+fn record_received(inner: &Inner, delivery: &Delivery<Body<Value>>, address: &str) {
+    let messages = unpack(delivery, address);
+    inner
+        .received
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(messages);
+    inner.arrived.notify_waiters();
 }
 
 /// The events a transfer carries: the batch's inner messages, or the message itself.

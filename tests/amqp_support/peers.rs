@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::broker::{Broker, BrokerSettings, Fault, ReceivedMessage};
+use super::broker::{Activity, Broker, BrokerSettings, Fault, ReceivedMessage};
 use super::proton::ProtonPeer;
 
 /// A boxed future, so [`TestPeer`] can be used as `dyn TestPeer`.
@@ -44,6 +44,12 @@ pub trait TestPeer: Send + Sync {
     /// Waits until at least `count` messages are recorded, or `within` passes; returns what was
     /// recorded either way.
     fn wait_for(&self, count: usize, within: Duration) -> BoxFuture<'_, Vec<ReceivedMessage>>;
+    /// Settles each accepted entity transfer `latency` after it arrives, holding up nothing else.
+    fn set_latency(&self, latency: Duration);
+    /// Connections, sessions, links and READs clients opened so far.
+    fn activity(&self) -> Activity;
+    /// How many messages are recorded (without fetching them).
+    fn received_count(&self) -> u64;
 }
 
 /// Which peer to start.
@@ -124,5 +130,14 @@ impl TestPeer for Broker {
     }
     fn wait_for(&self, count: usize, within: Duration) -> BoxFuture<'_, Vec<ReceivedMessage>> {
         Box::pin(Broker::wait_for(self, count, within))
+    }
+    fn set_latency(&self, latency: Duration) {
+        Broker::set_latency(self, latency);
+    }
+    fn activity(&self) -> Activity {
+        Broker::activity(self)
+    }
+    fn received_count(&self) -> u64 {
+        Broker::received_count(self) as u64
     }
 }

@@ -23,7 +23,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::broker::{BrokerSettings, Fault, ReceivedMessage};
+use super::broker::{Activity, BrokerSettings, Fault, ReceivedMessage};
 use super::peers::{BoxFuture, TestPeer};
 
 /// How long the peer may take to start (Python, Proton's import, binding).
@@ -267,7 +267,8 @@ impl ProtonPeer {
     }
 
     /// The peer's counters: `tokens_put`, `tokens_refused`, `transfers`, `reads`,
-    /// `connections`, `open_connections`, `sasl` (mechanism → count), `received`, `held`.
+    /// `connections`, `open_connections`, `sessions`, `bare_sessions`, `links`, `sasl`
+    /// (mechanism → count), `received`, `held`.
     pub fn counters_json(&self) -> Value {
         self.command(json!({ "cmd": "counters" }))["counters"].clone()
     }
@@ -381,6 +382,23 @@ impl TestPeer for ProtonPeer {
                 )))
             }
         })
+    }
+    fn set_latency(&self, latency: Duration) {
+        ProtonPeer::set_latency(self, latency);
+    }
+    fn activity(&self) -> Activity {
+        let counters = self.counters_json();
+        let count = |name: &str| counters[name].as_u64().unwrap_or(0);
+        Activity {
+            connections: count("connections"),
+            sessions: count("sessions"),
+            bare_sessions: count("bare_sessions"),
+            links: count("links"),
+            reads: count("reads"),
+        }
+    }
+    fn received_count(&self) -> u64 {
+        self.counters_json()["received"].as_u64().unwrap_or(0)
     }
     fn wait_for(&self, count: usize, within: Duration) -> BoxFuture<'_, Vec<ReceivedMessage>> {
         Box::pin(async move {
