@@ -63,7 +63,7 @@ const LATENCY_GOAL: f64 = 0.7;
 /// Figure B's goal: twinroute's events/s ÷ the Python producer's.
 const PYTHON_GOAL: f64 = 3.0;
 /// Events offered in figure A.
-const LATENCY_EVENTS: u64 = 4_000;
+const LATENCY_EVENTS: u64 = 24_000;
 /// Events offered in figure B, one per attempt.
 const SINGLE_EVENTS: u64 = 4_000;
 /// Events offered in figure B, 100 per attempt.
