@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use twinroute::config::{AuthenticationType, Connection};
 use twinroute::delivery::classify::AttemptResult;
-use twinroute::delivery::worker::Delivery;
+use twinroute::delivery::routed::Delivery;
 use twinroute::secret::Secret;
 use twinroute::sink::amqp::{EventHubSink, ServiceBusSink};
 use twinroute::sink::{Attempt, Sink};

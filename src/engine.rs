@@ -24,7 +24,8 @@ use crate::deadletter::folder::FolderStore;
 use crate::deadletter::writer::{DeadLetterWriter, EndpointStores, WriterSettings};
 use crate::deadletter::{BlobBody, DeadLetterStore};
 use crate::delivery::policy::GiveUpReason;
-use crate::delivery::worker::{Delivery, Worker, WorkerSettings, WorkerStats};
+use crate::delivery::routed::Delivery;
+use crate::delivery::worker::{Worker, WorkerSettings, WorkerStats};
 use crate::event::Serialized;
 use crate::generator::{DEFAULT_START_TIME, Generator};
 use crate::report::{

@@ -14,7 +14,7 @@ use amqp_support::proton::{CutAt, ProtonPeer};
 use amqp_support::{deliveries, events, ok};
 use twinroute::config::{AuthenticationType, Connection};
 use twinroute::delivery::classify::AttemptResult;
-use twinroute::delivery::worker::Delivery;
+use twinroute::delivery::routed::Delivery;
 use twinroute::event::Serialized;
 use twinroute::secret::Secret;
 use twinroute::sink::amqp::{EventHubSink, ServiceBusSink};

@@ -245,7 +245,7 @@ fn no_attempt_is_stamped_before_its_events_time() {
 fn event_grid_schema_dead_letters_hold_the_event_grid_event_as_it_would_have_been_sent() {
     use std::sync::Arc;
     use twinroute::config::InputSchema;
-    use twinroute::delivery::worker::Delivery;
+    use twinroute::delivery::routed::Delivery;
     use twinroute::event::Serialized;
     use twinroute::generator::Generator;
     use twinroute::secret::Secret;

@@ -25,7 +25,7 @@ use crate::account::{Accounts, Ending, Outcome};
 use crate::clock::Clock;
 use crate::delivery::classify::AttemptResult;
 use crate::delivery::policy::GiveUpReason;
-use crate::delivery::worker::Delivery;
+use crate::delivery::routed::Delivery;
 
 /// A delivery given up by its endpoint, to be dead-lettered.
 #[derive(Debug)]

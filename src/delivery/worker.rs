@@ -25,49 +25,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::classify::{AttemptOutcome, AttemptResult, EndpointClass};
 use super::policy::{Decision, GiveUpReason, RetryPolicy};
+use super::routed::Delivery;
 use crate::account::{Accounts, Ending, Outcome};
 use crate::clock::Clock;
 use crate::deadletter::writer::DeadLetterJob;
-use crate::event::Serialized;
 use crate::seed::SeededRng;
 use crate::sink::{Answer, Attempt, Sink};
-
-/// One routed event on its way to one endpoint.
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    /// The event, shared by every route that matched it.
-    pub event: Arc<Serialized>,
-    /// Index of the route that matched.
-    pub route: usize,
-    /// When the event was routed, since the run started: the time-to-live counts from here.
-    pub routed_at: Duration,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// When the first attempt started.
-    pub first_attempt_at: Option<Duration>,
-    /// When the last attempt started.
-    pub last_attempt_at: Option<Duration>,
-    /// What the last attempt came back with.
-    pub last_result: Option<AttemptResult>,
-    /// Whether the endpoint holds the event already (a later receipt is a duplicate).
-    pub received: bool,
-}
-
-impl Delivery {
-    /// A delivery of `event` for route `route`, routed at `routed_at`.
-    pub fn new(event: Arc<Serialized>, route: usize, routed_at: Duration) -> Self {
-        Delivery {
-            event,
-            route,
-            routed_at,
-            attempts: 0,
-            first_attempt_at: None,
-            last_attempt_at: None,
-            last_result: None,
-            received: false,
-        }
-    }
-}
 
 /// A worker's settings.
 #[derive(Clone, Debug)]

@@ -14,7 +14,7 @@ use serde::ser::SerializeStruct;
 use super::{Answer, Attempt, Sink};
 use crate::config::InputSchema;
 use crate::delivery::classify::{AttemptResult, EndpointClass};
-use crate::delivery::worker::Delivery;
+use crate::delivery::routed::Delivery;
 use crate::event::Event;
 use crate::secret::Secret;
 

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::delivery::classify::{AttemptResult, EndpointClass};
-use crate::delivery::worker::Delivery;
+use crate::delivery::routed::Delivery;
 
 /// What one attempt came back with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

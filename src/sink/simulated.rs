@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::fault::{FaultModel, FaultSettings, SimResult};
 use super::{Answer, Attempt, Sink};
-use crate::delivery::worker::Delivery;
+use crate::delivery::routed::Delivery;
 use crate::seed::{self, SeededRng};
 
 /// An in-process endpoint answering from a fault model.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use broker::ReceivedMessage;
 use serde_json::Value;
 use twinroute::delivery::classify::AttemptResult;
-use twinroute::delivery::worker::Delivery;
+use twinroute::delivery::routed::Delivery;
 use twinroute::event::{Event, EventType, Serialized};
 use twinroute::generator::{
     DEFAULT_MIX, DEFAULT_START_TIME, Generator, RateShape, WorkloadSettings,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::delivery::classify::AttemptResult;
-use crate::delivery::worker::Delivery;
+use crate::delivery::routed::Delivery;
 use crate::event::Serialized;
 use crate::sink::{Answer, Attempt, Sink};
 
