@@ -78,14 +78,19 @@ pub struct RunOptions {
     pub stop_after_generation: bool,
 }
 
+/// How long pending deliveries (and dead-letter writes) may finish after a stop (`--drain-timeout`).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Where dead-letters their location refuses are written (`--spill-folder`).
+pub const DEFAULT_SPILL_FOLDER: &str = "twinroute-deadletters-spill";
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             clock: ClockMode::Real,
             ledger: None,
-            drain_timeout: Duration::from_secs(30),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             stores: HashMap::new(),
-            spill_folder: PathBuf::from("twinroute-deadletters-spill"),
+            spill_folder: PathBuf::from(DEFAULT_SPILL_FOLDER),
             writer: WriterSettings::default(),
             stop_after_generation: false,
             progress: false,

@@ -116,7 +116,7 @@ enum Command {
     )]
     Receive {
         /// Address to listen on (port 0 picks a free one; the address is printed)
-        #[arg(long, default_value = "127.0.0.1:8080", value_parser = twinroute::receive::parse_listen)]
+        #[arg(long, default_value_t = twinroute::receive::DEFAULT_LISTEN, value_parser = twinroute::receive::parse_listen)]
         listen: std::net::SocketAddr,
         /// Require header `aeg-sas-key: K`; requests without it get 401
         #[arg(long, value_parser = twinroute::receive::parse_key)]
@@ -197,14 +197,10 @@ struct RunFlags {
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// After Ctrl-C/SIGTERM, how long pending deliveries may finish, in seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = engine::DEFAULT_DRAIN_TIMEOUT.as_secs_f64())]
     drain_timeout: f64,
     /// Folder for dead-letters that their location refuses
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "twinroute-deadletters-spill"
-    )]
+    #[arg(long, value_name = "DIR", default_value = engine::DEFAULT_SPILL_FOLDER)]
     spill_folder: PathBuf,
     /// Runtime threads (default: one per core); 1 runs everything on one thread
     /// (virtual time always runs on one)

@@ -349,7 +349,7 @@ impl EndpointSettings {
                 "attemptTimeoutSeconds": delivery.attempt_timeout.as_secs_f64(),
                 "maxEventsPerBatch": delivery.batch.max_events,
                 "preferredBatchSizeInKilobytes": delivery.batch.preferred_bytes / 1024,
-                "deadLetterRetentionHours": delivery.dead_letter_retention.map_or(4.0, |d| d.as_secs_f64() / 3600.0),
+                "deadLetterRetentionHours": delivery.dead_letter_retention.unwrap_or(crate::deadletter::writer::DEFAULT_RETENTION).as_secs_f64() / 3600.0,
             },
         });
         if let Some(simulate) = &self.raw.1 {

@@ -27,6 +27,9 @@ use crate::delivery::classify::AttemptResult;
 use crate::delivery::policy::GiveUpReason;
 use crate::delivery::routed::Delivery;
 
+/// How long transient dead-letter write failures are retried before the event is spilled
+/// (`deadLetterRetentionHours`; Event Grid's retention).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(4 * 3600);
 /// A delivery given up by its endpoint, to be dead-lettered.
 #[derive(Debug)]
 pub struct DeadLetterJob {
@@ -72,7 +75,7 @@ impl Default for WriterSettings {
     fn default() -> Self {
         WriterSettings {
             concurrency: 32,
-            retention: Duration::from_secs(4 * 3600),
+            retention: DEFAULT_RETENTION,
             first_backoff: Duration::from_secs(1),
         }
     }
