@@ -9,30 +9,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use twinroute::bench::SIX_ROUTES;
 use twinroute::event::{Event, EventType};
 use twinroute::filter::{Filter, JsonEvent};
-use twinroute::generator::{
-    DEFAULT_MIX, DEFAULT_START_TIME, Generator, RateShape, WorkloadSettings,
-};
 use twinroute::router::{Route, RouteTable};
 
 fn events() -> Vec<Event> {
-    let settings = WorkloadSettings {
-        seed: 7,
-        twins: 1000,
-        mix: DEFAULT_MIX,
-        rate: RateShape::Constant {
-            events_per_second: 1000.0,
-        },
-        count: Some(20_000),
-        duration: None,
-        start_time: None,
-    };
-    Generator::new(
-        &settings,
-        "contoso.api.wus2.digitaltwins.azure.net",
-        DEFAULT_START_TIME,
-    )
-    .map(|s| s.event)
-    .collect()
+    twinroute::generator::sample_events(7, 1000, 20_000)
 }
 
 fn bench(c: &mut Criterion) {

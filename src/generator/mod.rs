@@ -135,9 +135,9 @@ impl Iterator for Generator {
 }
 
 /// `count` events of the default mix over `twins` twins, 1000 per second from
-/// [`DEFAULT_START_TIME`]: sample input for tests elsewhere in the crate.
-#[cfg(test)]
-pub(crate) fn sample_events(seed: u64, twins: u32, count: u64) -> Vec<Event> {
+/// [`DEFAULT_START_TIME`], from the documentation's example host: sample input for tests and
+/// benchmarks.
+pub fn sample_events(seed: u64, twins: u32, count: u64) -> Vec<Event> {
     let settings = WorkloadSettings {
         seed,
         twins,

@@ -15,9 +15,6 @@ use serde_json::Value;
 use twinroute::delivery::classify::AttemptResult;
 use twinroute::delivery::routed::Delivery;
 use twinroute::event::{Event, EventType, Serialized};
-use twinroute::generator::{
-    DEFAULT_MIX, DEFAULT_START_TIME, Generator, RateShape, WorkloadSettings,
-};
 use twinroute::sink::{Answer, Attempt, Sink};
 
 /// No attempt in a test may take longer than this.
@@ -25,24 +22,10 @@ pub const ATTEMPT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// `count` generated events over `twins` twins.
 pub fn events(seed: u64, count: u64, twins: u32) -> Vec<Arc<Serialized>> {
-    let settings = WorkloadSettings {
-        seed,
-        twins,
-        mix: DEFAULT_MIX,
-        rate: RateShape::Constant {
-            events_per_second: 1000.0,
-        },
-        count: Some(count),
-        duration: None,
-        start_time: None,
-    };
-    Generator::new(
-        &settings,
-        "contoso.api.wus2.digitaltwins.azure.net",
-        DEFAULT_START_TIME,
-    )
-    .map(|s| Arc::new(Serialized::new(s.event)))
-    .collect()
+    twinroute::generator::sample_events(seed, twins, count)
+        .into_iter()
+        .map(|event| Arc::new(Serialized::new(event)))
+        .collect()
 }
 
 /// Deliveries of `events`.
