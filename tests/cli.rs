@@ -45,6 +45,29 @@ const SECRET_CONFIG: &str = r#"{
   "workload": { "seed": 9, "twins": 50, "count": 200 }
 }"#;
 
+/// Runs the binary in `dir` with `args`, sends it `signal` (`-INT`, `-TERM`) after `after`, and
+/// returns its output (stderr captured).
+fn signalled_after(
+    dir: &tempfile::TempDir,
+    args: &[&str],
+    after: std::time::Duration,
+    signal: &str,
+) -> std::process::Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_twinroute"))
+        .current_dir(dir.path())
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let signalled = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn validate_refuses_bad_files_with_exit_2_and_json_paths() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,9 +330,9 @@ fn ctrl_c_stops_drains_and_writes_the_report_with_exit_130() {
             "routes": {"a": {"endpointName": "up-1", "filter": "true"}, "b": {"endpointName": "down-1", "filter": "true"}},
             "workload": {"seed": 4, "twins": 50, "count": 1000000, "rate": {"shape": "constant", "eventsPerSecond": 500}}}"#,
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_twinroute"))
-        .current_dir(dir.path())
-        .args([
+    let out = signalled_after(
+        &dir,
+        &[
             "run",
             "long.json",
             "--report",
@@ -318,17 +341,10 @@ fn ctrl_c_stops_drains_and_writes_the_report_with_exit_130() {
             "ledger.ndjson",
             "--drain-timeout",
             "1",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let signalled = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let out = child.wait_with_output().unwrap();
+        ],
+        std::time::Duration::from_millis(1500),
+        "-INT",
+    );
     assert_eq!(
         out.status.code(),
         Some(130),
@@ -458,9 +474,9 @@ fn sigterm_under_virtual_time_stops_drains_and_writes_report_and_ledger_with_exi
             "routes": {"a": {"endpointName": "up-1", "filter": "true"}, "b": {"endpointName": "down-1", "filter": "true"}},
             "workload": {"seed": 4, "twins": 50, "rate": {"shape": "constant", "eventsPerSecond": 500}}}"#,
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_twinroute"))
-        .current_dir(dir.path())
-        .args([
+    let out = signalled_after(
+        &dir,
+        &[
             "run",
             "long.json",
             "--virtual-time",
@@ -470,17 +486,10 @@ fn sigterm_under_virtual_time_stops_drains_and_writes_report_and_ledger_with_exi
             "report.json",
             "--ledger",
             "ledger.ndjson",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let signalled = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let out = child.wait_with_output().unwrap();
+        ],
+        std::time::Duration::from_secs(2),
+        "-TERM",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     let report = report(&dir);
