@@ -164,18 +164,7 @@ fn a_store_that_refuses_every_write_spills_every_dead_letter() {
         .into(),
         ..RunOptions::default()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let report = runtime
-        .block_on(engine::run(
-            support::settings(&config),
-            options,
-            CancellationToken::new(),
-        ))
-        .unwrap();
+    let report = support::run_paused(support::settings(&config), options);
     assert!(report.balanced, "{}", report.summary());
     let hub = &report.endpoints["hub-1"];
     assert_eq!(
@@ -454,18 +443,7 @@ fn at_a_natural_end_pending_dead_letters_get_the_drain_timeout_then_are_spilled(
         stores,
         ..RunOptions::default()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let report = runtime
-        .block_on(engine::run(
-            support::settings(&config),
-            options,
-            CancellationToken::new(),
-        ))
-        .unwrap();
+    let report = support::run_paused(support::settings(&config), options);
 
     assert!(!report.stopped_early, "a natural end, not a stop");
     assert!(report.balanced, "{}", report.summary());

@@ -55,17 +55,23 @@ pub fn settings(config: &serde_json::Value) -> Settings {
 /// Runs `settings` under virtual time (a paused current-thread runtime), writing the ledger to
 /// `ledger`.
 pub fn run_virtual(settings: Settings, ledger: &Path, spill: &Path) -> RunReport {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
     let options = RunOptions {
         clock: ClockMode::Virtual,
         ledger: Some(ledger.to_owned()),
         spill_folder: spill.to_owned(),
         ..RunOptions::default()
     };
+    run_paused(settings, options)
+}
+
+/// Runs `settings` with `options` to its end on a paused current-thread runtime (virtual time
+/// unless `options` says otherwise), never stopped.
+pub fn run_paused(settings: Settings, options: RunOptions) -> RunReport {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
     runtime
         .block_on(engine::run(
             settings,
