@@ -115,36 +115,8 @@ enum Command {
                             parse (400), fail rate."
     )]
     Receive {
-        /// Address to listen on (port 0 picks a free one; the address is printed)
-        #[arg(long, default_value_t = twinroute::receive::DEFAULT_LISTEN, value_parser = twinroute::receive::parse_listen)]
-        listen: std::net::SocketAddr,
-        /// Require header `aeg-sas-key: K`; requests without it get 401
-        #[arg(long, value_parser = twinroute::receive::parse_key)]
-        key: Option<String>,
-        /// Share of requests answered with --fail-status (0 to 1)
-        #[arg(long, default_value_t = 0.0, value_parser = twinroute::receive::parse_rate)]
-        fail_rate: f64,
-        /// The status of injected failures
-        #[arg(long, default_value_t = 503, value_parser = twinroute::receive::parse_fail_status)]
-        fail_status: u16,
-        /// Answer latency, p50,p99 in milliseconds (log-normal)
-        #[arg(long, value_name = "P50,P99", value_parser = twinroute::receive::parse_latency_ms)]
-        latency_ms: Option<(Duration, Duration)>,
-        /// Answer 503 from FROM for FOR after start, e.g. 30s+60s
-        #[arg(long, value_name = "FROM+FOR", value_parser = twinroute::receive::parse_outage)]
-        outage: Option<(Duration, Duration)>,
-        /// Requests per second above which the answer is 429 with Retry-After
-        #[arg(long, value_parser = twinroute::receive::parse_throttle)]
-        throttle: Option<u32>,
-        /// Share of requests whose connection is closed without an answer (0 to 1)
-        #[arg(long, default_value_t = 0.0, value_parser = twinroute::receive::parse_rate)]
-        drop_connection_rate: f64,
-        /// Append every accepted event to FILE as NDJSON
-        #[arg(long, value_name = "FILE")]
-        record: Option<PathBuf>,
-        /// Seed of the injected faults
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        settings: twinroute::receive::ReceiveSettings,
         /// Runtime threads (default: one per core); 1 serves everything on one thread
         #[arg(long, value_name = "N", value_parser = parse_threads)]
         threads: Option<usize>,
@@ -248,33 +220,7 @@ fn main() -> ExitCode {
             outage_events,
             section,
         } => bench(events, outage_events, &section),
-        Command::Receive {
-            listen,
-            key,
-            fail_rate,
-            fail_status,
-            latency_ms,
-            outage,
-            throttle,
-            drop_connection_rate,
-            record,
-            seed,
-            threads,
-        } => {
-            let settings = twinroute::receive::ReceiveSettings {
-                listen,
-                key,
-                fail_rate,
-                fail_status,
-                latency: latency_ms,
-                outage,
-                throttle,
-                drop_connection_rate,
-                record,
-                seed,
-            };
-            receive(settings, threads)
-        }
+        Command::Receive { settings, threads } => receive(settings, threads),
         Command::Filter { expression, events } => filter(&expression, events.as_deref()),
         Command::Run { config, run } => match load(
             &config,
@@ -459,8 +405,8 @@ fn receive(settings: twinroute::receive::ReceiveSettings, threads: Option<usize>
 
 fn filter(expression: &str, events: Option<&Path>) -> ExitCode {
     use std::io::BufRead;
-    use twinroute::filter::{Filter, JsonEvent};
-    let filter = match Filter::parse(expression) {
+    use twinroute::filter::stream::{self, StreamError};
+    let filter = match twinroute::filter::Filter::parse(expression) {
         Ok(filter) => filter,
         Err(error) => {
             eprintln!("filter:{}: {}", error.column, error.message);
@@ -480,169 +426,45 @@ fn filter(expression: &str, events: Option<&Path>) -> ExitCode {
         },
         None => ("stdin".to_owned(), Box::new(io::stdin().lock())),
     };
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut bad_lines = 0u64;
-    let mut input = input;
-    let mut bytes = Vec::new();
-    for number in 1u64.. {
-        // Lines as bytes: a line that is not UTF-8 is one bad line, not the end of the input.
-        bytes.clear();
-        match input.read_until(b'\n', &mut bytes) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(error) => {
-                eprintln!("twinroute: reading {name}: {error}");
-                return ExitCode::from(EXIT_FAILURE);
-            }
+    let out = BufWriter::new(io::stdout().lock());
+    match stream::answer_lines(&filter, &name, input, out, io::stderr()) {
+        Ok(counts) if counts.bad > 0 => ExitCode::from(EXIT_FAILURE),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(StreamError::Write { written, source }) => write_error(source, written),
+        Err(error @ StreamError::Read { .. }) => {
+            eprintln!("twinroute: {error}");
+            ExitCode::from(EXIT_FAILURE)
         }
-        let answer = match std::str::from_utf8(&bytes) {
-            Ok(line) if line.trim().is_empty() => continue,
-            Ok(line) => match JsonEvent::from_json(line.trim_end_matches(['\n', '\r'])) {
-                Ok(event) => {
-                    if filter.matches(&event) {
-                        "true"
-                    } else {
-                        "false"
-                    }
-                }
-                Err(error) => {
-                    eprintln!("{name}: line {number}: not a structured CloudEvent: {error}");
-                    bad_lines += 1;
-                    "error"
-                }
-            },
-            Err(error) => {
-                eprintln!("{name}: line {number}: not valid UTF-8: {error}");
-                bad_lines += 1;
-                "error"
-            }
-        };
-        if let Err(error) = writeln!(out, "{answer}") {
-            return write_error(error, number);
-        }
-    }
-    if let Err(error) = out.flush() {
-        return write_error(error, 0);
-    }
-    if bad_lines > 0 {
-        ExitCode::from(EXIT_FAILURE)
-    } else {
-        ExitCode::SUCCESS
     }
 }
 
 fn bench(events: u64, outage_events: u64, sections: &[String]) -> ExitCode {
-    use twinroute::bench;
-    let known = ["serialize", "pipeline", "outage", "dead-endpoint"];
-    if let Some(unknown) = sections.iter().find(|s| !known.contains(&s.as_str())) {
-        eprintln!(
-            "twinroute: unknown bench section '{unknown}'; expected {}",
-            known.join(", ")
-        );
-        return ExitCode::from(EXIT_CONFIG);
-    }
-    let wanted = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    use twinroute::bench::{self, Plan, Section};
+    let sections = match sections.iter().map(|s| s.parse::<Section>()).collect() {
+        Ok(sections) => sections,
+        Err(error) => {
+            eprintln!("twinroute: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     if cfg!(debug_assertions) {
         eprintln!(
             "twinroute: this is a debug build; build with --release for figures worth reading"
         );
     }
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    println!("twinroute bench: {cores} cores");
-    let mut limit = None;
-    if wanted("serialize") || wanted("pipeline") {
-        let rate = bench::serialize_only(events);
-        println!(
-            "serialize-only   generate + serialize, 1 thread: {:>12.0} events/s  (the limit)",
-            rate
-        );
-        limit = Some(rate);
-    }
-    let parse = |events: u64, rate: f64, simulate: &[serde_json::Value]| {
-        let config = bench::pipeline_config(events, rate, &bench::SIX_ROUTES, simulate);
-        config::parse(&config.to_string(), "bench", &Overrides::default())
-            .expect("the bench's own config is valid")
+    let plan = Plan {
+        events,
+        outage_events,
+        sections,
     };
-    let mut max_rate = None;
-    if wanted("pipeline") {
-        let report = bench::run_real(parse(events, bench::MAX_RATE, &[]), Duration::from_secs(30));
-        let seconds = report.wall_clock.wall_seconds;
-        let rate = report.events_generated as f64 / seconds;
-        max_rate = Some(rate);
-        println!(
-            "pipeline         6 routes → 6 simulated zero-latency endpoints: {:>12.0} events/s, {:.0} deliveries/s, balanced {}",
-            rate,
-            report.deliveries_routed as f64 / seconds,
-            report.balanced
-        );
-        if let Some(limit) = limit {
-            println!(
-                "ratio            pipeline / serialize-only: {:.2}  (goal ≥ 0.5)",
-                rate / limit
-            );
+    match bench::run(&plan, &mut io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("twinroute: writing the figures to stdout failed: {error}");
+            ExitCode::from(EXIT_FAILURE)
         }
     }
-    if wanted("outage") {
-        let report = bench::outage(outage_events, 30);
-        let attempts: u64 = report.endpoints.values().map(|e| e.attempts).sum();
-        println!(
-            "outage           24 h outage, {} events × 30 attempts, virtual time: {} attempts in {:.2} s wall  (goal ≤ 10 s), balanced {}",
-            report.events_generated, attempts, report.wall_clock.wall_seconds, report.balanced
-        );
-    }
-    if wanted("dead-endpoint") {
-        let dead = serde_json::json!({ "outages": [ { "startSeconds": 0, "durationSeconds": 1.0e7, "status": 503 } ] });
-        let healthy_rate = |report: &twinroute::report::RunReport| {
-            let delivered: u64 = report.endpoints.values().skip(1).map(|e| e.delivered).sum();
-            // Over the generation time: the dead run then waits out its drain, the healthy one does not.
-            delivered as f64 / report.generator.generation_seconds
-        };
-        // Offered at half the pipeline's maximum: isolation shows as the healthy endpoints
-        // keeping the offered rate; at saturation the dead endpoint's retries share the CPU.
-        let offered = (max_rate.unwrap_or(400_000.0) / 2.0).round();
-        for (label, rate, count) in [
-            ("offered", offered, events / 2),
-            ("saturated", bench::MAX_RATE, events),
-        ] {
-            bench::reset_peak_rss();
-            let baseline = bench::run_real(parse(count, rate, &[]), Duration::from_secs(30));
-            bench::reset_peak_rss();
-            let with_dead = bench::run_real(
-                parse(count, rate, std::slice::from_ref(&dead)),
-                Duration::from_millis(500),
-            );
-            let rate_text = if label == "offered" {
-                format!("{rate:.0} events/s offered")
-            } else {
-                "as fast as possible".to_owned()
-            };
-            println!(
-                "dead endpoint    {rate_text}: healthy endpoints deliver {:.0}/s with one dead vs {:.0}/s all healthy = {:.0} %{}",
-                healthy_rate(&with_dead),
-                healthy_rate(&baseline),
-                100.0 * healthy_rate(&with_dead) / healthy_rate(&baseline),
-                if label == "offered" {
-                    "  (goal ≥ 90 %)"
-                } else {
-                    ""
-                },
-            );
-            println!(
-                "                 peak RSS {:.0} MB with one dead ({:.0} MB all healthy); the dead endpoint held up to {} deliveries",
-                with_dead.wall_clock.peak_rss_bytes as f64 / 1e6,
-                baseline.wall_clock.peak_rss_bytes as f64 / 1e6,
-                with_dead
-                    .endpoints
-                    .values()
-                    .next()
-                    .map_or(0, |e| e.peak_backlog),
-            );
-        }
-    }
-    ExitCode::SUCCESS
 }
 
 fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {

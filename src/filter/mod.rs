@@ -8,6 +8,7 @@
 //! - `compile`: [`Expr`] to the tree that [`Filter::matches`] runs.
 //! - [`input`]: what a filter reads ([`FilterInput`]) and a JSON event that provides it.
 //! - [`error`]: why a filter was refused, [`FilterError`].
+//! - [`stream`]: `twinroute filter`'s loop, one answer per NDJSON line.
 //!
 //! # Language
 //! ADT's documented grammar: whole-filter `true`/`false`; the attributes `type`, `source`,
@@ -24,6 +25,7 @@ pub mod error;
 pub mod input;
 mod lexer;
 mod parser;
+pub mod stream;
 
 #[cfg(test)]
 mod proptests;

@@ -2,9 +2,10 @@
 //!
 //! Every `parse_*` function takes one flag value and has the shape clap's `value_parser` wants
 //! (`fn(&str) -> Result<T, SettingsError>`), so the main crate's CLI can use them directly.
-//! [`ReceiveSettings::from_args`] parses a whole `--flag value` list with the same functions,
-//! for tests and for callers without clap. [`ReceiveSettings::validate`] checks the combined
-//! values; `Receiver::start` calls it, so hand-built settings are checked too.
+//! [`ReceiveSettings`] derives `clap::Args`: `twinroute receive` flattens it, and
+//! [`ReceiveSettings::from_args`] parses a `--flag value` list with the same definition.
+//! [`ReceiveSettings::validate`] checks the combined values; `Receiver::start` calls it, so
+//! hand-built settings are checked too.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,30 +21,88 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::ne
 /// Status answered by `--fail-rate` when `--fail-status` is not given.
 pub const DEFAULT_FAIL_STATUS: u16 = 503;
 
-/// Validated settings of one receiver.
-#[derive(Clone, PartialEq)]
+/// Validated settings of one receiver, and `twinroute receive`'s flags: the CLI flattens this
+/// struct, so each flag, its parser and its default are written once, here.
+#[derive(Clone, PartialEq, clap::Args)]
 pub struct ReceiveSettings {
     /// Address to listen on (`--listen`); port 0 picks a free port.
+    #[arg(
+        long,
+        default_value_t = DEFAULT_LISTEN,
+        value_parser = parse_listen,
+        help = "Address to listen on (port 0 picks a free one; the address is printed)"
+    )]
     pub listen: SocketAddr,
     /// Required value of the `aeg-sas-key` header (`--key`); `None` accepts any request.
+    #[arg(
+        long,
+        value_parser = parse_key,
+        help = "Require header `aeg-sas-key: K`; requests without it get 401"
+    )]
     pub key: Option<String>,
     /// Probability that an otherwise accepted request is answered `fail_status` (`--fail-rate`).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_parser = parse_rate,
+        help = "Share of requests answered with --fail-status (0 to 1)"
+    )]
     pub fail_rate: f64,
     /// Status of injected failures (`--fail-status`, 400–599).
+    #[arg(
+        long,
+        default_value_t = DEFAULT_FAIL_STATUS,
+        value_parser = parse_fail_status,
+        help = "The status of injected failures"
+    )]
     pub fail_status: u16,
     /// Injected processing latency as `(p50, p99)`; a log-normal is fitted through them
     /// (`--latency-ms P50,P99`).
+    #[arg(
+        long = "latency-ms",
+        value_name = "P50,P99",
+        value_parser = parse_latency_ms,
+        help = "Answer latency, p50,p99 in milliseconds (log-normal)"
+    )]
     pub latency: Option<(Duration, Duration)>,
     /// Outage window as `(from, for)`, offsets since the receiver started (`--outage 30s+60s`).
+    #[arg(
+        long,
+        value_name = "FROM+FOR",
+        value_parser = parse_outage,
+        help = "Answer 503 from FROM for FOR after start, e.g. 30s+60s"
+    )]
     pub outage: Option<(Duration, Duration)>,
     /// Requests let through per 1-second window; the rest get 429 (`--throttle`).
+    #[arg(
+        long,
+        value_parser = parse_throttle,
+        help = "Requests per second above which the answer is 429 with Retry-After"
+    )]
     pub throttle: Option<u32>,
     /// Probability that a request's TCP connection is closed with no answer
     /// (`--drop-connection-rate`).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_parser = parse_rate,
+        help = "Share of requests whose connection is closed without an answer (0 to 1)"
+    )]
     pub drop_connection_rate: f64,
     /// File to which every accepted event is appended as one NDJSON line (`--record`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help = "Append every accepted event to FILE as NDJSON"
+    )]
     pub record: Option<PathBuf>,
     /// Seed of every random choice the receiver makes (`--seed`).
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_parser = parse_seed,
+        help = "Seed of the injected faults"
+    )]
     pub seed: u64,
 }
 
@@ -85,53 +144,47 @@ impl fmt::Debug for ReceiveSettings {
 
 impl ReceiveSettings {
     /// Parses `--flag value` / `--flag=value` arguments (without the program or subcommand
-    /// name) over the defaults, then validates the result. Flags: `--listen`, `--key`,
-    /// `--fail-rate`, `--fail-status`, `--latency-ms`, `--outage`, `--throttle`,
-    /// `--drop-connection-rate`, `--record`, `--seed`.
+    /// name) over the defaults, with the same clap definition `twinroute receive` uses, then
+    /// validates the result.
     pub fn from_args<I, S>(args: I) -> Result<Self, SettingsError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut settings = ReceiveSettings::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            let arg = arg.as_ref();
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
-                _ => (arg, None),
-            };
-            let value = match inline {
-                Some(value) => value,
-                None => args
-                    .next()
-                    .map(|value| value.as_ref().to_owned())
-                    .ok_or_else(|| SettingsError::MissingValue(flag.to_owned()))?,
-            };
-            let in_flag = |source: SettingsError| SettingsError::Flag {
-                flag: flag.to_owned(),
-                source: Box::new(source),
-            };
-            match flag {
-                "--listen" => settings.listen = parse_listen(&value).map_err(in_flag)?,
-                "--key" => settings.key = Some(parse_key(&value).map_err(in_flag)?),
-                "--fail-rate" => settings.fail_rate = parse_rate(&value).map_err(in_flag)?,
-                "--fail-status" => {
-                    settings.fail_status = parse_fail_status(&value).map_err(in_flag)?;
+        use clap::{FromArgMatches, error::ContextKind, error::ErrorKind};
+        let command =
+            <Self as clap::Args>::augment_args(clap::Command::new("receive").no_binary_name(true));
+        let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let parsed = command
+            .try_get_matches_from(&args)
+            .and_then(|matches| Self::from_arg_matches(&matches));
+        let settings = parsed.map_err(|error| {
+            // The flag as written: clap's context names it with its value placeholder.
+            let flag = || match error.get(ContextKind::InvalidArg) {
+                Some(clap::error::ContextValue::String(arg)) => {
+                    arg.split([' ', '=']).next().unwrap_or(arg).to_owned()
                 }
-                "--latency-ms" => {
-                    settings.latency = Some(parse_latency_ms(&value).map_err(in_flag)?);
+                _ => String::new(),
+            };
+            match error.kind() {
+                ErrorKind::UnknownArgument => SettingsError::UnknownFlag(flag()),
+                ErrorKind::InvalidValue if error.get(ContextKind::InvalidValue).is_some_and(
+                    |value| matches!(value, clap::error::ContextValue::String(v) if v.is_empty()),
+                ) => SettingsError::MissingValue(flag()),
+                ErrorKind::ValueValidation => {
+                    match std::error::Error::source(&error)
+                        .and_then(|source| source.downcast_ref::<SettingsError>())
+                    {
+                        Some(source) => SettingsError::Flag {
+                            flag: flag(),
+                            source: Box::new(source.clone()),
+                        },
+                        None => SettingsError::Cli(error.to_string()),
+                    }
                 }
-                "--outage" => settings.outage = Some(parse_outage(&value).map_err(in_flag)?),
-                "--throttle" => settings.throttle = Some(parse_throttle(&value).map_err(in_flag)?),
-                "--drop-connection-rate" => {
-                    settings.drop_connection_rate = parse_rate(&value).map_err(in_flag)?;
-                }
-                "--record" => settings.record = Some(PathBuf::from(value)),
-                "--seed" => settings.seed = parse_seed(&value).map_err(in_flag)?,
-                other => return Err(SettingsError::UnknownFlag(other.to_owned())),
+                _ => SettingsError::Cli(error.to_string()),
             }
-        }
+        })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -211,6 +264,9 @@ pub enum SettingsError {
     /// A flag `from_args` does not know.
     #[error("unknown flag `{0}`")]
     UnknownFlag(String),
+    /// Arguments clap refused for another reason (its message).
+    #[error("{0}")]
+    Cli(String),
     /// A flag given last, with no value after it.
     #[error("flag `{0}` needs a value")]
     MissingValue(String),
