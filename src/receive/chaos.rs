@@ -8,7 +8,8 @@
 //!    count toward the window.
 //! 3. **drop connection**: with probability `drop_connection_rate` the connection is closed
 //!    with no answer.
-//! 4. **latency**: a log-normal fitted to p50/p99 (cut at 10 × p99) delays the answer.
+//! 4. **latency**: a log-normal fitted to p50/p99 (cut at 10 × p99) delays the answer: the
+//!    simulated endpoints' [`LatencyModel`], as their throttle is [`ThrottleWindow`].
 //! 5. **fail rate**: with probability `fail_rate` the request is answered `fail_status`. The
 //!    handler applies it last, after the key and body checks, so only requests that would have
 //!    been accepted are failed.
@@ -25,13 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use super::settings::ReceiveSettings;
-
-/// The standard normal's 99th percentile, used to fit the log-normal's σ to p50/p99.
-const Z_99: f64 = 2.326_347_874_040_841;
-
-/// Latencies are cut at this multiple of p99, so the tail stays plausible (as in the main
-/// crate's simulated sinks).
-pub(crate) const LATENCY_CLAMP_FACTOR: f64 = 10.0;
+use crate::sink::fault::{LatencyModel, ThrottleWindow};
 
 /// Name of the receiver's random stream of the master seed.
 const RNG_STREAM: &str = "receive:chaos";
@@ -67,10 +62,7 @@ pub(crate) struct Chaos {
 
 struct ChaosState {
     rng: ChaCha8Rng,
-    /// Index of the current 1-second throttle window (whole seconds since start).
-    window: u64,
-    /// Requests let through in that window.
-    passed: u32,
+    throttle: ThrottleWindow,
 }
 
 impl Chaos {
@@ -81,11 +73,10 @@ impl Chaos {
             throttle: settings.throttle,
             drop_rate: settings.drop_connection_rate,
             fail_rate: settings.fail_rate,
-            latency: LatencyModel::new(settings.latency),
+            latency: LatencyModel::fit(settings.latency),
             state: Mutex::new(ChaosState {
                 rng: rng_stream(settings.seed, RNG_STREAM),
-                window: 0,
-                passed: 0,
+                throttle: ThrottleWindow::default(),
             }),
         }
     }
@@ -100,16 +91,10 @@ impl Chaos {
         }
         let (drop_draw, normal_draw, fail_draw) = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(limit) = self.throttle {
-                let window = since_start.as_secs();
-                if state.window != window {
-                    state.window = window;
-                    state.passed = 0;
-                }
-                if state.passed >= limit {
-                    return Verdict::Throttled;
-                }
-                state.passed += 1;
+            if let Some(limit) = self.throttle
+                && !state.throttle.pass(since_start, limit)
+            {
+                return Verdict::Throttled;
             }
             let rng = &mut state.rng;
             let drop_draw: f64 = rng.random();
@@ -126,46 +111,6 @@ impl Chaos {
             fail: fail_draw < self.fail_rate,
         }
     }
-}
-
-/// Injected latency: constant, or a log-normal through (p50, p99).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum LatencyModel {
-    Constant(Duration),
-    LogNormal { mu: f64, sigma: f64, max_ms: f64 },
-}
-
-impl LatencyModel {
-    fn new(latency: Option<(Duration, Duration)>) -> Self {
-        let Some((p50, p99)) = latency else {
-            return LatencyModel::Constant(Duration::ZERO);
-        };
-        if p99 <= p50 || p50.is_zero() {
-            return LatencyModel::Constant(p50);
-        }
-        let (p50_ms, p99_ms) = (millis(p50), millis(p99));
-        // The median of a log-normal is e^μ; its p99 is e^(μ + z₉₉ σ).
-        LatencyModel::LogNormal {
-            mu: p50_ms.ln(),
-            sigma: (p99_ms / p50_ms).ln() / Z_99,
-            max_ms: LATENCY_CLAMP_FACTOR * p99_ms,
-        }
-    }
-
-    /// The latency for a standard-normal draw `z` (a log-normal sample is e^(μ + σz)).
-    fn at(&self, z: f64) -> Duration {
-        match *self {
-            LatencyModel::Constant(latency) => latency,
-            LatencyModel::LogNormal { mu, sigma, max_ms } => {
-                let ms = (mu + sigma * z).exp().min(max_ms);
-                Duration::from_secs_f64(ms / 1000.0)
-            }
-        }
-    }
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }
 
 fn rng_stream(seed: u64, name: &str) -> ChaCha8Rng {
@@ -283,7 +228,7 @@ mod tests {
         });
         let mut samples: Vec<f64> = (0..20_000)
             .filter_map(|_| match chaos.decide(Duration::ZERO) {
-                Verdict::Serve { latency, .. } => Some(millis(latency)),
+                Verdict::Serve { latency, .. } => Some(latency.as_secs_f64() * 1000.0),
                 _ => None,
             })
             .collect();
@@ -297,8 +242,8 @@ mod tests {
 
     #[test]
     fn equal_percentiles_mean_constant_latency() {
-        let model = LatencyModel::new(Some((Duration::from_millis(5), Duration::from_millis(5))));
+        let model = LatencyModel::fit(Some((Duration::from_millis(5), Duration::from_millis(5))));
         assert_eq!(model.at(3.0), Duration::from_millis(5));
-        assert_eq!(LatencyModel::new(None).at(3.0), Duration::ZERO);
+        assert_eq!(LatencyModel::fit(None).at(3.0), Duration::ZERO);
     }
 }

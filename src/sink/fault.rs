@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use rand::Rng;
-use rand_distr::{Distribution, LogNormal, StandardNormal};
+use rand_distr::{Distribution, StandardNormal};
 
 use crate::delivery::classify::AttemptResult;
 
@@ -152,20 +152,29 @@ pub struct SimulatedAttempt {
     pub result: SimResult,
 }
 
-/// The latency half of the model, fitted once from the settings.
-#[derive(Debug, Clone, Copy)]
-enum LatencyModel {
+/// Injected latency, fitted once: constant, or a log-normal through p50 and p99 cut at
+/// [`LATENCY_CLAMP_FACTOR`] × p99. Simulated endpoints and `twinroute receive` share it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LatencyModel {
+    /// Every answer takes this long.
     Constant(Duration),
+    /// e^(μ + σz) milliseconds for a standard-normal z, at most `max_ms`.
     LogNormal {
-        dist: LogNormal<f64>,
+        /// μ: the log of the median in milliseconds.
+        mu: f64,
+        /// σ: fitted so that the 99th percentile is p99.
+        sigma: f64,
+        /// The median (p50).
         median: Duration,
+        /// The cut, in milliseconds.
         max_ms: f64,
     },
 }
 
 impl LatencyModel {
-    fn new(settings: Option<LatencySettings>) -> Self {
-        let Some(LatencySettings { p50, p99 }) = settings else {
+    /// The model through `(p50, p99)`; `None`, `p99 <= p50` or a zero median give a constant.
+    pub fn fit(percentiles: Option<(Duration, Duration)>) -> Self {
+        let Some((p50, p99)) = percentiles else {
             return LatencyModel::Constant(Duration::ZERO);
         };
         if p99 <= p50 || p50.is_zero() {
@@ -175,39 +184,68 @@ impl LatencyModel {
         }
         let (p50_ms, p99_ms) = (millis(p50), millis(p99));
         // Median of a log-normal is e^μ; its p99 is e^(μ + z₉₉ σ).
-        let mu = p50_ms.ln();
-        let sigma = (p99_ms / p50_ms).ln() / Z_99;
-        match LogNormal::new(mu, sigma) {
-            Ok(dist) => LatencyModel::LogNormal {
-                dist,
-                median: p50,
-                max_ms: LATENCY_CLAMP_FACTOR * p99_ms,
-            },
-            // Unreachable for finite positive inputs; a constant is the safe reading.
-            Err(_) => LatencyModel::Constant(p50),
+        LatencyModel::LogNormal {
+            mu: p50_ms.ln(),
+            sigma: (p99_ms / p50_ms).ln() / Z_99,
+            median: p50,
+            max_ms: LATENCY_CLAMP_FACTOR * p99_ms,
         }
     }
 
-    fn median(&self) -> Duration {
+    /// The median: what a fast answer (outage, throttle) takes.
+    pub fn median(&self) -> Duration {
         match *self {
             LatencyModel::Constant(d) => d,
             LatencyModel::LogNormal { median, .. } => median,
         }
     }
 
-    fn sample(&self, rng: &mut impl Rng) -> Duration {
-        match self {
-            LatencyModel::Constant(d) => {
-                // Same draw as the log-normal makes, so the rng stream does not depend on
-                // whether latency is configured.
-                let _: f64 = StandardNormal.sample(rng);
-                *d
-            }
-            LatencyModel::LogNormal { dist, max_ms, .. } => {
-                let ms = dist.sample(rng).min(*max_ms);
+    /// The latency for a standard-normal draw `z`.
+    pub fn at(&self, z: f64) -> Duration {
+        match *self {
+            LatencyModel::Constant(d) => d,
+            LatencyModel::LogNormal {
+                mu, sigma, max_ms, ..
+            } => {
+                let ms = (mu + sigma * z).exp().min(max_ms);
                 Duration::from_nanos((ms * 1e6).round() as u64)
             }
         }
+    }
+
+    /// Draws one latency. Always one standard-normal draw, constant or not, so the rng stream
+    /// does not depend on whether latency is configured.
+    pub fn sample(&self, rng: &mut impl Rng) -> Duration {
+        self.at(StandardNormal.sample(rng))
+    }
+}
+
+/// A request-rate limit's state: fixed 1-second windows, window `k` being `[k s, k+1 s)` since
+/// the start. Simulated endpoints and `twinroute receive` share it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleWindow {
+    /// Index of the current window (whole seconds since the start).
+    window: u64,
+    /// Requests let through in `window`.
+    passed: u32,
+}
+
+impl ThrottleWindow {
+    /// Whether a request at `now` passes a limit of `max_per_second`; a passing request counts
+    /// toward its window, a throttled one does not. A request from an earlier window
+    /// (out-of-order caller) is counted against the current one, which can only throttle more,
+    /// never let more through.
+    pub fn pass(&mut self, now: Duration, max_per_second: u32) -> bool {
+        let window = now.as_secs();
+        if window > self.window {
+            self.window = window;
+            self.passed = 0;
+        }
+        if self.passed >= max_per_second {
+            return false;
+        }
+        self.passed += 1;
+        true
     }
 }
 
@@ -221,20 +259,16 @@ fn millis(d: Duration) -> f64 {
 pub struct FaultModel {
     settings: FaultSettings,
     latency: LatencyModel,
-    /// Index of the current throttle window (whole seconds since run start).
-    window: u64,
-    /// Requests let through in `window`.
-    passed_in_window: u32,
+    throttle: ThrottleWindow,
 }
 
 impl FaultModel {
     /// Builds the model (fits the latency distribution once).
     pub fn new(settings: FaultSettings) -> Self {
         FaultModel {
-            latency: LatencyModel::new(settings.latency),
+            latency: LatencyModel::fit(settings.latency.map(|l| (l.p50, l.p99))),
             settings,
-            window: 0,
-            passed_in_window: 0,
+            throttle: ThrottleWindow::default(),
         }
     }
 
@@ -254,7 +288,7 @@ impl FaultModel {
             return self.fast_answer(outage.status, outage.retry_after);
         }
         if let Some(throttle) = self.settings.throttle
-            && !self.pass_throttle(now, throttle.max_per_second)
+            && !self.throttle.pass(now, throttle.max_per_second)
         {
             return self.fast_answer(429, throttle.retry_after);
         }
@@ -272,22 +306,6 @@ impl FaultModel {
                 retry_after,
             },
         }
-    }
-
-    /// Fixed 1-second windows: window `k` is `[k s, k+1 s)`. A request from an earlier window
-    /// (out-of-order caller) is counted against the current one, which can only throttle more,
-    /// never let more through.
-    fn pass_throttle(&mut self, now: Duration, max_per_second: u32) -> bool {
-        let window = now.as_secs();
-        if window > self.window {
-            self.window = window;
-            self.passed_in_window = 0;
-        }
-        if self.passed_in_window >= max_per_second {
-            return false;
-        }
-        self.passed_in_window += 1;
-        true
     }
 
     /// Maps the uniform draw onto timeout, lost ack, the failures, or acceptance.
