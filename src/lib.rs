@@ -24,6 +24,7 @@
 //! - [`secret`]: masking of keys, SAS signatures and connection strings as ARM does (`***`).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod account;
 pub mod bench;

@@ -14,9 +14,19 @@ pub enum ValueKind {
     /// A serial-like text: the prefix and a random number.
     Serial(&'static str),
     /// An integer in `min..=max`.
-    Int { min: i64, max: i64 },
+    Int {
+        /// The smallest value drawn.
+        min: i64,
+        /// The largest value drawn.
+        max: i64,
+    },
     /// A double in `min..max`, rounded to two decimals.
-    Float { min: f64, max: f64 },
+    Float {
+        /// The smallest value drawn.
+        min: f64,
+        /// The bound values stay below.
+        max: f64,
+    },
     /// A boolean.
     Bool,
 }
