@@ -450,7 +450,15 @@ async fn serve_connection(io: tokio::io::DuplexStream, inner: Arc<Inner>) {
     };
     inner.activity.connections.fetch_add(1, Relaxed);
     let replies = Arc::new(Replies::default());
-    let session_acceptor = SessionAcceptor::new();
+    // fe2o3-amqp's receiving session never widens its incoming-window again on its own: the
+    // window goes to the client only inside link flows, which a receiver sends when it renews a
+    // link's credit (after half its 200 credits are settled). With 64 links each carrying one
+    // transfer at a time, the client's 2 048-transfer window (the default) ran out after 32
+    // transfers per link, long before any link renewed its credit, and every link stalled. A
+    // window this broker cannot exhaust in any test keeps flow control to the link credit.
+    let session_acceptor = SessionAcceptor::builder()
+        .incoming_window(u32::MAX)
+        .build();
     while let Ok(session) = session_acceptor.accept(&mut connection).await {
         inner.activity.sessions.fetch_add(1, Relaxed);
         let task = tokio::spawn(serve_session(session, inner.clone(), replies.clone()));
