@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::raw::*;
 use super::settings::*;
-use super::{Overrides, Problem, Problems, join, section};
+use super::{Overrides, Problems, join, section};
 use crate::clock::{Clock, Timestamp};
 use crate::deadletter::sas::{check_identity_uri, check_sas_uri};
 use crate::deadletter::writer::WriterSettings;
@@ -137,7 +137,7 @@ fn endpoints(
 
 fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<EndpointSettings> {
     let path = join("endpoints", name);
-    let before = problems.0.len();
+    let before = problems.len();
     if let Some(message) = endpoint_name_problem(name) {
         problems.push(path.clone(), message);
     }
@@ -484,7 +484,7 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         Some(value) => section::<DeliveryConfig>(value, &join(&path, "delivery"), problems)
             .and_then(|d| {
                 d.validate()
-                    .map_err(|found| nest(found, &join(&path, "delivery"), problems))
+                    .map_err(|found| problems.nest(&join(&path, "delivery"), found))
                     .ok()
             }),
     };
@@ -493,11 +493,11 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         Some(value) => section::<SimulateConfig>(value, &join(&path, "simulate"), problems)
             .and_then(|s| {
                 s.validate()
-                    .map_err(|found| nest(found, &join(&path, "simulate"), problems))
+                    .map_err(|found| problems.nest(&join(&path, "simulate"), found))
                     .ok()
             }),
     };
-    if problems.0.len() > before {
+    if problems.len() > before {
         return None;
     }
     Some(EndpointSettings {
@@ -514,13 +514,6 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         simulate,
         raw: (config.delivery, config.simulate),
     })
-}
-
-fn nest(found: Vec<Problem>, parent: &str, problems: &mut Problems) {
-    for problem in found {
-        let problem = problem.under(parent);
-        problems.push(problem.path, problem.message);
-    }
 }
 
 /// `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]`, or a local emulator's.

@@ -14,12 +14,13 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::policy::{
-    DEFAULT_EVENT_TIME_TO_LIVE, DEFAULT_MAX_DELIVERY_ATTEMPTS, MAX_DELAY, Preset, RetryPolicy,
+    DEFAULT_EVENT_TIME_TO_LIVE, DEFAULT_MAX_DELIVERY_ATTEMPTS, Preset, RetryPolicy,
     RetrySchedule,
 };
 use crate::sink::fault::{
     FailureSettings, FaultSettings, LatencySettings, OutageSettings, ThrottleSettings,
 };
+use crate::config::{Problem, Problems, join};
 use crate::sink::http::BatchLimits;
 
 /// Default number of attempts an endpoint worker keeps in flight at once.
@@ -37,7 +38,6 @@ pub const MAX_LATENCY_MS: f64 = 3_600_000.0;
 /// rejected for binary rounding.
 const PROBABILITY_SUM_SLACK: f64 = 1e-9;
 
-pub use crate::config::Problem;
 
 // ---------------------------------------------------------------------------------------------
 // Delivery (retry / TTL / concurrency)
@@ -110,7 +110,7 @@ impl Default for DeliverySettings {
 impl DeliveryConfig {
     /// Checks every field and builds the settings, or returns every problem found.
     pub fn validate(&self) -> Result<DeliverySettings, Vec<Problem>> {
-        let mut c = Checker::default();
+        let mut c = Problems::default();
         let defaults = DeliverySettings::default();
 
         let (schedule, implied_attempts) = match &self.retry_schedule {
@@ -165,10 +165,10 @@ impl DeliveryConfig {
                 Some(Duration::from_secs_f64(hours * 3600.0))
             }
             Some(hours) => {
-                c.problems.push(Problem::new(
+                c.push(
                     "deadLetterRetentionHours",
                     format!("must be above 0 and at most 168 hours, found {hours}"),
-                ));
+                );
                 None
             }
         };
@@ -194,7 +194,7 @@ impl DeliveryConfig {
                 Some(cap),
                 Some(timeout),
                 Some(backlog),
-            ) if c.problems.is_empty() => Ok(DeliverySettings {
+            ) if c.is_empty() => Ok(DeliverySettings {
                 retry: RetryPolicy {
                     max_delivery_attempts: max,
                     event_time_to_live: ttl,
@@ -210,7 +210,7 @@ impl DeliveryConfig {
                 dead_letter_retention,
                 attempt_timeout: timeout,
             }),
-            _ => Err(c.problems),
+            _ => Err(c.into_vec()),
         }
     }
 }
@@ -307,14 +307,14 @@ pub struct FixedScheduleConfig {
 
 impl RetryScheduleConfig {
     /// The schedule, plus the preset it came from (for the preset's implied attempt limit).
-    fn validate(&self, c: &mut Checker, path: &str) -> Option<(RetrySchedule, Option<Preset>)> {
-        let at = |field: &str| crate::config::join(path, field);
+    fn validate(&self, c: &mut Problems, path: &str) -> Option<(RetrySchedule, Option<Preset>)> {
+        let at = |field: &str| join(path, field);
         match self {
             RetryScheduleConfig::Preset(name) => match Preset::from_name(name) {
                 Some(preset) => Some((preset.schedule(), Some(preset))),
                 None => {
                     let known: Vec<_> = Preset::ALL.iter().map(|p| p.name()).collect();
-                    c.report(
+                    c.push(
                         path,
                         format!(
                             "unknown preset \"{name}\", expected one of {}",
@@ -330,12 +330,12 @@ impl RetryScheduleConfig {
                     None => Some(2.0),
                     Some(f) if f.is_finite() && f >= 1.0 => Some(f),
                     Some(f) => {
-                        c.report(&at("factor"), format!("must be at least 1, found {f}"));
+                        c.push(&at("factor"), format!("must be at least 1, found {f}"));
                         None
                     }
                 };
-                let cap = c.cap(&at("capSeconds"), e.cap_seconds, base, "baseSeconds");
-                let jitter = c.jitter(&at("jitter"), e.jitter);
+                let cap = cap(c, &at("capSeconds"), e.cap_seconds, base, "baseSeconds");
+                let jitter = jitter(c, &at("jitter"), e.jitter);
                 Some((
                     RetrySchedule::Exponential {
                         base: base?,
@@ -349,8 +349,8 @@ impl RetryScheduleConfig {
             RetryScheduleConfig::Custom(CustomScheduleConfig::Linear(l)) => {
                 let initial = c.seconds(&at("initialSeconds"), l.initial_seconds);
                 let step = c.seconds(&at("stepSeconds"), l.step_seconds);
-                let cap = c.cap(&at("capSeconds"), l.cap_seconds, initial, "initialSeconds");
-                let jitter = c.jitter(&at("jitter"), l.jitter);
+                let cap = cap(c, &at("capSeconds"), l.cap_seconds, initial, "initialSeconds");
+                let jitter = jitter(c, &at("jitter"), l.jitter);
                 Some((
                     RetrySchedule::Linear {
                         initial: initial?,
@@ -371,7 +371,7 @@ impl RetryScheduleConfig {
                 let then_every = match f.then_every_seconds {
                     Some(s) => c.seconds(&at("thenEverySeconds"), s),
                     None if delays.is_empty() => {
-                        c.report(
+                        c.push(
                             &at("delaysSeconds"),
                             "must not be empty when thenEverySeconds is absent",
                         );
@@ -380,7 +380,7 @@ impl RetryScheduleConfig {
                     // The table's last wait repeats.
                     None => *delays.last().expect("checked non-empty"),
                 };
-                let jitter = c.jitter(&at("jitter"), f.jitter);
+                let jitter = jitter(c, &at("jitter"), f.jitter);
                 let delays: Option<Vec<Duration>> = delays.into_iter().collect();
                 Some((
                     RetrySchedule::Table {
@@ -469,17 +469,17 @@ pub struct ThrottleConfig {
 impl SimulateConfig {
     /// Checks every field and builds the fault settings, or returns every problem found.
     pub fn validate(&self) -> Result<FaultSettings, Vec<Problem>> {
-        let mut c = Checker::default();
+        let mut c = Problems::default();
 
         let latency = self.latency_ms.as_ref().map(|l| {
-            let p50 = c.latency_ms("latencyMs.p50", l.p50);
+            let p50 = latency_ms(&mut c, "latencyMs.p50", l.p50);
             let p99 = match l.p99 {
                 None => p50,
-                Some(v) => c.latency_ms("latencyMs.p99", v),
+                Some(v) => latency_ms(&mut c, "latencyMs.p99", v),
             };
             if let (Some(p50), Some(p99)) = (p50, p99) {
                 if p99 < p50 {
-                    c.report(
+                    c.push(
                         "latencyMs.p99",
                         format!(
                             "must be at least p50 ({}), found {}",
@@ -488,7 +488,7 @@ impl SimulateConfig {
                         ),
                     );
                 } else if p50.is_zero() && p99 > p50 {
-                    c.report(
+                    c.push(
                         "latencyMs.p50",
                         "must be greater than 0 when p99 is greater than p50",
                     );
@@ -542,7 +542,7 @@ impl SimulateConfig {
             let max = if (1..=i64::from(u32::MAX)).contains(&t.max_per_second) {
                 Some(t.max_per_second as u32)
             } else {
-                c.report(
+                c.push(
                     "throttle.maxPerSecond",
                     format!(
                         "must be between 1 and {}, found {}",
@@ -575,7 +575,7 @@ impl SimulateConfig {
         if let Some(all) = probabilities.into_iter().collect::<Option<Vec<f64>>>() {
             let sum: f64 = all.iter().sum();
             if sum > 1.0 + PROBABILITY_SUM_SLACK {
-                c.report(
+                c.push(
                     "",
                     format!(
                         "timeoutProbability, lostAckProbability and failures[*].probability \
@@ -585,8 +585,8 @@ impl SimulateConfig {
             }
         }
 
-        if !c.problems.is_empty() {
-            return Err(c.problems);
+        if !c.is_empty() {
+            return Err(c.into_vec());
         }
         // No problems were reported, so every piece above is `Some`.
         let settings = (|| {
@@ -599,7 +599,7 @@ impl SimulateConfig {
                 lost_ack_probability: lost_ack_probability?,
             })
         })();
-        settings.ok_or(c.problems)
+        settings.ok_or(c.into_vec())
     }
 }
 
@@ -609,135 +609,52 @@ fn present<T>(checked: Option<Option<T>>) -> Option<Option<T>> {
     checked.map_or(Some(None), |valid| valid.map(Some))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Checks shared by both configs
-// ---------------------------------------------------------------------------------------------
-
-/// Collects problems; each check returns the converted value, or `None` after reporting.
-#[derive(Default)]
-struct Checker {
-    problems: Vec<Problem>,
-}
-
-impl Checker {
-    fn report(&mut self, path: &str, message: impl Into<String>) {
-        self.problems.push(Problem::new(path, message));
-    }
-
-    fn int_between(&mut self, path: &str, v: i64, lo: i64, hi: i64) -> Option<i64> {
-        if (lo..=hi).contains(&v) {
-            Some(v)
-        } else {
-            self.report(path, format!("must be between {lo} and {hi}, found {v}"));
-            None
-        }
-    }
-
-    fn count(&mut self, path: &str, v: i64) -> Option<NonZeroUsize> {
-        match usize::try_from(v).ok().and_then(NonZeroUsize::new) {
-            Some(n) => Some(n),
-            None => {
-                self.report(path, format!("must be at least 1, found {v}"));
-                None
-            }
-        }
-    }
-
-    fn status(&mut self, path: &str, v: i64) -> Option<u16> {
-        self.int_between(path, v, 100, 599).map(|s| s as u16)
-    }
-
-    fn probability(&mut self, path: &str, p: f64) -> Option<f64> {
-        if (0.0..=1.0).contains(&p) {
-            Some(p)
-        } else {
-            self.report(path, format!("must be between 0 and 1, found {p}"));
-            None
-        }
-    }
-
-    fn jitter(&mut self, path: &str, j: Option<f64>) -> Option<f64> {
-        match j {
-            None => Some(0.0),
-            Some(j) => self.probability(path, j),
-        }
-    }
-
-    /// Seconds in `[0, MAX_DELAY]`.
-    fn seconds(&mut self, path: &str, s: f64) -> Option<Duration> {
-        let max = MAX_DELAY.as_secs();
-        if (0.0..=max as f64).contains(&s) {
-            Some(secs_to_duration(s))
-        } else {
-            self.report(path, format!("must be between 0 and {max}, found {s}"));
-            None
-        }
-    }
-
-    fn optional_seconds(&mut self, path: &str, s: Option<f64>) -> Option<Option<Duration>> {
-        match s {
-            None => Some(None),
-            Some(s) => self.seconds(path, s).map(Some),
-        }
-    }
-
-    /// Seconds in `(0, MAX_DELAY]`.
-    fn positive_seconds(&mut self, path: &str, s: f64) -> Option<Duration> {
-        let max = MAX_DELAY.as_secs();
-        if s > 0.0 && s <= max as f64 {
-            Some(secs_to_duration(s))
-        } else {
-            self.report(
-                path,
-                format!("must be greater than 0 and at most {max}, found {s}"),
-            );
-            None
-        }
-    }
-
-    /// An optional cap, which must not be below the schedule's first wait.
-    fn cap(
-        &mut self,
-        path: &str,
-        cap: Option<f64>,
-        first: Option<Duration>,
-        first_name: &str,
-    ) -> Option<Option<Duration>> {
-        let Some(raw) = cap else {
-            return Some(None);
-        };
-        let cap = self.seconds(path, raw)?;
-        match first {
-            Some(first) if cap < first => {
-                self.report(
-                    path,
-                    format!(
-                        "must be at least {first_name} ({}), found {raw}",
-                        first.as_secs_f64()
-                    ),
-                );
-                None
-            }
-            _ => Some(Some(cap)),
-        }
-    }
-
-    fn latency_ms(&mut self, path: &str, ms: f64) -> Option<Duration> {
-        if (0.0..=MAX_LATENCY_MS).contains(&ms) {
-            Some(Duration::from_nanos((ms * 1e6).round() as u64))
-        } else {
-            self.report(
-                path,
-                format!("must be between 0 and {MAX_LATENCY_MS}, found {ms}"),
-            );
-            None
-        }
+/// A jitter fraction in `[0, 1]`; absent is 0.
+fn jitter(c: &mut Problems, path: &str, j: Option<f64>) -> Option<f64> {
+    match j {
+        None => Some(0.0),
+        Some(j) => c.probability(path, j),
     }
 }
 
-/// Seconds to a [`Duration`], rounded to the nanosecond so that `0.2` is exactly 200 ms.
-fn secs_to_duration(s: f64) -> Duration {
-    Duration::from_nanos((s * 1e9).round() as u64)
+/// An optional cap, which must not be below the schedule's first wait.
+fn cap(
+    c: &mut Problems,
+    path: &str,
+    cap: Option<f64>,
+    first: Option<Duration>,
+    first_name: &str,
+) -> Option<Option<Duration>> {
+    let Some(raw) = cap else {
+        return Some(None);
+    };
+    let cap = c.seconds(path, raw)?;
+    match first {
+        Some(first) if cap < first => {
+            c.push(
+                path,
+                format!(
+                    "must be at least {first_name} ({}), found {raw}",
+                    first.as_secs_f64()
+                ),
+            );
+            None
+        }
+        _ => Some(Some(cap)),
+    }
+}
+
+/// A latency percentile in milliseconds, in `[0, MAX_LATENCY_MS]`.
+fn latency_ms(c: &mut Problems, path: &str, ms: f64) -> Option<Duration> {
+    if (0.0..=MAX_LATENCY_MS).contains(&ms) {
+        Some(Duration::from_nanos((ms * 1e6).round() as u64))
+    } else {
+        c.push(
+            path,
+            format!("must be between 0 and {MAX_LATENCY_MS}, found {ms}"),
+        );
+        None
+    }
 }
 
 #[cfg(test)]
@@ -1123,23 +1040,5 @@ mod tests {
         simulate(r#"{"latencyMs":{"p50":0,"p99":0}}"#)
             .validate()
             .unwrap();
-    }
-
-    #[test]
-    fn problems_nest_under_a_parent_path() {
-        let pr = Problem::new(
-            "failures[1].probability",
-            "must be between 0 and 1, found 2",
-        );
-        assert_eq!(
-            pr.clone().under("endpoints[0].simulate").path,
-            "endpoints[0].simulate.failures[1].probability"
-        );
-        assert_eq!(Problem::new("[2]", "x").under("outages").path, "outages[2]");
-        assert_eq!(Problem::new("", "x").under("simulate").path, "simulate");
-        assert_eq!(
-            pr.to_string(),
-            "failures[1].probability: must be between 0 and 1, found 2"
-        );
     }
 }
