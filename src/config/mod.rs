@@ -7,10 +7,12 @@
 //! errors (a misspelt key would otherwise be silently ignored), and so are duplicate keys (the
 //! second would silently replace the first).
 
+mod delivery;
 mod duplicates;
 mod problem;
 mod raw;
 mod settings;
+mod simulate;
 mod validate;
 
 use std::path::Path;
@@ -18,9 +20,11 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use delivery::*;
 pub use problem::{ConfigError, Problem, Problems, join};
 pub use raw::*;
 pub use settings::*;
+pub use simulate::*;
 
 /// Deserializes the value at `path` as `T`, recording its type errors and every unknown field.
 pub fn section<T: DeserializeOwned>(

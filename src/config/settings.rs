@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::delivery::config::DeliverySettings;
+use super::delivery::DeliverySettings;
 use crate::filter::Filter;
 use crate::generator::{RateShape, WorkloadSettings};
 use crate::secret::{Secret, mask_connection_string, mask_uri, mask_url_query};

@@ -8,13 +8,14 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use super::delivery::{DeliveryConfig, DeliverySettings};
 use super::raw::*;
 use super::settings::*;
+use super::simulate::SimulateConfig;
 use super::{Overrides, Problems, join, section};
 use crate::clock::{Clock, Timestamp};
 use crate::deadletter::sas::{check_identity_uri, check_sas_uri};
 use crate::deadletter::writer::WriterSettings;
-use crate::delivery::config::{DeliveryConfig, DeliverySettings, SimulateConfig};
 use crate::event::EventType;
 use crate::filter::Filter;
 use crate::generator::{DEFAULT_MIX, DEFAULT_START_TIME, RateShape, Step, WorkloadSettings};
