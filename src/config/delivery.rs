@@ -19,7 +19,6 @@ use super::{Problem, Problems, join};
 use crate::delivery::policy::{
     DEFAULT_EVENT_TIME_TO_LIVE, DEFAULT_MAX_DELIVERY_ATTEMPTS, Preset, RetryPolicy, RetrySchedule,
 };
-use crate::sink::http::BatchLimits;
 
 /// Default number of attempts an endpoint worker keeps in flight at once.
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -90,6 +89,26 @@ impl Default for DeliverySettings {
             batch: BatchLimits::default(),
             dead_letter_retention: None,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+        }
+    }
+}
+
+/// Batching limits, as Event Grid's output batching has them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// `maxEventsPerBatch` (1–5000).
+    pub max_events: usize,
+    /// `preferredBatchSizeInKilobytes` (1–1024), in bytes: a batch stops before it would pass
+    /// this; an event larger than it goes alone.
+    pub preferred_bytes: usize,
+}
+
+impl Default for BatchLimits {
+    /// One event per request (Event Grid's default), 64 KB preferred.
+    fn default() -> Self {
+        BatchLimits {
+            max_events: 1,
+            preferred_bytes: 64 * 1024,
         }
     }
 }
@@ -336,7 +355,13 @@ impl RetryScheduleConfig {
             RetryScheduleConfig::Custom(CustomScheduleConfig::Linear(l)) => {
                 let initial = c.seconds(&at("initialSeconds"), l.initial_seconds);
                 let step = c.seconds(&at("stepSeconds"), l.step_seconds);
-                let cap = cap(c, &at("capSeconds"), l.cap_seconds, initial, "initialSeconds");
+                let cap = cap(
+                    c,
+                    &at("capSeconds"),
+                    l.cap_seconds,
+                    initial,
+                    "initialSeconds",
+                );
                 let jitter = jitter(c, &at("jitter"), l.jitter);
                 Some((
                     RetrySchedule::Linear {
@@ -425,7 +450,6 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-
     fn problems(result: Result<impl fmt::Debug, Vec<Problem>>) -> Vec<(String, String)> {
         result
             .unwrap_err()
@@ -437,7 +461,6 @@ mod tests {
     fn p(path: &str, message: &str) -> (String, String) {
         (path.to_owned(), message.to_owned())
     }
-
 
     #[test]
     fn empty_delivery_config_gives_event_grid_defaults() {

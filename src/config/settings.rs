@@ -10,7 +10,6 @@ use crate::filter::Filter;
 use crate::generator::{RateShape, WorkloadSettings};
 use crate::secret::{Secret, mask_connection_string, mask_uri, mask_url_query};
 use crate::sink::fault::FaultSettings;
-use crate::sink::http::WebhookMode;
 
 /// A validated instance file.
 #[derive(Clone, Debug)]
@@ -110,6 +109,28 @@ impl InputSchema {
         match self {
             InputSchema::CloudEvents => "CloudEventSchemaV1_0",
             InputSchema::EventGrid => "EventGridSchema",
+        }
+    }
+}
+
+/// How a webhook takes CloudEvents (the HTTP protocol binding's three modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookMode {
+    /// Attributes as `ce-*` headers, `data` as the body.
+    Binary,
+    /// One event per request, `application/cloudevents+json`.
+    Structured,
+    /// A JSON array of events, `application/cloudevents-batch+json`.
+    Batch,
+}
+
+impl WebhookMode {
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookMode::Binary => "binary",
+            WebhookMode::Structured => "structured",
+            WebhookMode::Batch => "batch",
         }
     }
 }

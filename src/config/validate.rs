@@ -20,7 +20,6 @@ use crate::event::EventType;
 use crate::filter::Filter;
 use crate::generator::{DEFAULT_MIX, DEFAULT_START_TIME, RateShape, Step, WorkloadSettings};
 use crate::secret::{Secret, is_masked, mask_uri};
-use crate::sink::http::WebhookMode;
 
 /// ADT's limit on endpoints per instance (not adjustable).
 pub const MAX_ENDPOINTS: usize = 6;
