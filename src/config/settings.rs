@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::delivery::DeliverySettings;
+use super::simulate::FaultSettings;
 use crate::filter::Filter;
 use crate::generator::{RateShape, WorkloadSettings};
 use crate::secret::{Secret, mask_connection_string, mask_uri, mask_url_query};
-use crate::sink::fault::FaultSettings;
 
 /// A validated instance file.
 #[derive(Clone, Debug)]

@@ -1,5 +1,5 @@
 //! A simulated endpoint's `simulate` section as written (`SimulateConfig`) and its validation
-//! into the fault settings the simulated sink answers with. Every problem is collected, each
+//! into [`FaultSettings`], the data the simulated sink's fault model answers with. Every problem is collected, each
 //! named by its JSON path relative to the section, so the caller can prefix it (see
 //! [`Problem::under`]).
 //!
@@ -12,9 +12,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Problem, Problems};
-use crate::sink::fault::{
-    FailureSettings, FaultSettings, LatencySettings, OutageSettings, ThrottleSettings,
-};
 
 /// Largest latency percentile accepted, in milliseconds (1 h); anything near it is a timeout
 /// in practice, the bound only keeps arithmetic finite.
@@ -88,6 +85,74 @@ pub struct ThrottleConfig {
     pub max_per_second: i64,
     /// `Retry-After` sent with the 429, seconds; absent = none.
     pub retry_after_seconds: Option<f64>,
+}
+
+/// Validated fault settings for one simulated endpoint. The default is a perfect endpoint:
+/// zero latency, no faults.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultSettings {
+    /// Response-time distribution; `None` = zero latency.
+    pub latency: Option<LatencySettings>,
+    /// Random failure statuses, each with its probability.
+    pub failures: Vec<FailureSettings>,
+    /// Windows during which every attempt gets a fixed status.
+    pub outages: Vec<OutageSettings>,
+    /// Request-rate limit.
+    pub throttle: Option<ThrottleSettings>,
+    /// Probability that the endpoint never answers.
+    pub timeout_probability: f64,
+    /// Probability that the endpoint takes the event but its answer is lost.
+    pub lost_ack_probability: f64,
+}
+
+/// Latency percentiles; a log-normal is fitted through them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencySettings {
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th-percentile latency (≥ `p50`; equal means constant latency).
+    pub p99: Duration,
+}
+
+/// One random failure status.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailureSettings {
+    /// Status returned (100–599).
+    pub status: u16,
+    /// Probability per attempt, in `[0, 1]`.
+    pub probability: f64,
+    /// `Retry-After` sent with it, if any.
+    pub retry_after: Option<Duration>,
+}
+
+/// A window `[start, start + duration)` (offsets since run start) in which every attempt gets
+/// `status`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutageSettings {
+    /// Start of the window, since run start.
+    pub start: Duration,
+    /// Length of the window.
+    pub duration: Duration,
+    /// Status returned during the window.
+    pub status: u16,
+    /// `Retry-After` sent with it, if any.
+    pub retry_after: Option<Duration>,
+}
+
+impl OutageSettings {
+    /// Whether `now` falls inside the window (end excluded).
+    pub fn contains(&self, now: Duration) -> bool {
+        now >= self.start && now - self.start < self.duration
+    }
+}
+
+/// A request-rate limit over fixed 1-second windows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleSettings {
+    /// Requests allowed through per 1-second window (≥ 1).
+    pub max_per_second: u32,
+    /// `Retry-After` sent with the 429, if any.
+    pub retry_after: Option<Duration>,
 }
 
 impl SimulateConfig {
