@@ -28,6 +28,9 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
 pub const DEFAULT_MAX_BACKLOG: usize = 1_000_000;
 /// Default attempt timeout: Event Grid waits 30 s for an answer.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long transient dead-letter write failures are retried before the event is spilled
+/// (`deadLetterRetentionHours`; Event Grid's retention).
+pub const DEFAULT_DEAD_LETTER_RETENTION: Duration = Duration::from_secs(4 * 3600);
 
 /// Per-endpoint delivery settings as written in the config file. All fields are optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -73,7 +76,8 @@ pub struct DeliverySettings {
     pub max_backlog: NonZeroUsize,
     /// Batching limits for sinks that batch.
     pub batch: BatchLimits,
-    /// How long transient dead-letter failures are retried (`None`: 4 hours).
+    /// How long transient dead-letter failures are retried (`None`: the writer's, by default
+    /// [`DEFAULT_DEAD_LETTER_RETENTION`]).
     pub dead_letter_retention: Option<Duration>,
     /// Per-attempt timeout.
     pub attempt_timeout: Duration,

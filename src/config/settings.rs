@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::delivery::DeliverySettings;
+use super::delivery::{DEFAULT_DEAD_LETTER_RETENTION, DeliverySettings};
 use super::simulate::FaultSettings;
 use crate::filter::Filter;
 use crate::generator::{RateShape, WorkloadSettings};
@@ -370,7 +370,7 @@ impl EndpointSettings {
                 "attemptTimeoutSeconds": delivery.attempt_timeout.as_secs_f64(),
                 "maxEventsPerBatch": delivery.batch.max_events,
                 "preferredBatchSizeInKilobytes": delivery.batch.preferred_bytes / 1024,
-                "deadLetterRetentionHours": delivery.dead_letter_retention.unwrap_or(crate::deadletter::writer::DEFAULT_RETENTION).as_secs_f64() / 3600.0,
+                "deadLetterRetentionHours": delivery.dead_letter_retention.unwrap_or(DEFAULT_DEAD_LETTER_RETENTION).as_secs_f64() / 3600.0,
             },
         });
         if let Some(simulate) = &self.raw.1 {

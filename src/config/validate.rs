@@ -8,14 +8,13 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::delivery::{DeliveryConfig, DeliverySettings};
+use super::delivery::{DEFAULT_DEAD_LETTER_RETENTION, DeliveryConfig, DeliverySettings};
 use super::raw::*;
 use super::settings::*;
 use super::simulate::SimulateConfig;
 use super::{Overrides, Problems, join, section};
 use crate::clock::{Clock, Timestamp};
 use crate::deadletter::sas::{check_identity_uri, check_sas_uri};
-use crate::deadletter::writer::WriterSettings;
 use crate::event::EventType;
 use crate::filter::Filter;
 use crate::generator::{DEFAULT_MIX, DEFAULT_START_TIME, RateShape, Step, WorkloadSettings};
@@ -880,16 +879,16 @@ fn last_time(
         // A count the shape never reaches is refused at workload.rate already.
         (None, None) => return,
     };
-    let default_retention = WriterSettings::default().retention;
     let tail = endpoints
         .iter()
         .flatten()
         .map(|endpoint| {
             let delivery = &endpoint.delivery;
-            let retention = endpoint
-                .dead_letter
-                .as_ref()
-                .map(|_| delivery.dead_letter_retention.unwrap_or(default_retention));
+            let retention = endpoint.dead_letter.as_ref().map(|_| {
+                delivery
+                    .dead_letter_retention
+                    .unwrap_or(DEFAULT_DEAD_LETTER_RETENTION)
+            });
             let seconds = (delivery.retry.event_time_to_live + delivery.attempt_timeout)
                 .as_secs_f64()
                 + retention.map_or(0.0, |r| r.as_secs_f64());
