@@ -233,12 +233,12 @@ fn no_attempt_is_stamped_before_its_events_time() {
 #[test]
 fn event_grid_schema_dead_letters_hold_the_event_grid_event_as_it_would_have_been_sent() {
     use std::sync::Arc;
-    use twinroute::config::InputSchema;
+    use twinroute::config::{BatchLimits, InputSchema};
     use twinroute::delivery::routed::Delivery;
     use twinroute::event::Serialized;
     use twinroute::generator::Generator;
     use twinroute::secret::Secret;
-    use twinroute::sink::http::{BatchLimits, EventGridSink};
+    use twinroute::sink::http::EventGridSink;
 
     let dir = tempfile::tempdir().unwrap();
     let topic = "/subscriptions/s/resourceGroups/g/providers/Microsoft.EventGrid/topics/grid";

@@ -7,116 +7,24 @@
 //! errors (a misspelt key would otherwise be silently ignored), and so are duplicate keys (the
 //! second would silently replace the first).
 
+mod delivery;
 mod duplicates;
+mod problem;
 mod raw;
 mod settings;
+mod simulate;
 mod validate;
 
-use std::fmt;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use delivery::*;
+pub use problem::{ConfigError, Problem, Problems, join};
 pub use raw::*;
 pub use settings::*;
-
-/// One thing wrong with the instance file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// JSON path of the offending value, e.g. `endpoints.hub1.properties.endpointUri`.
-    pub path: String,
-    /// What is wrong, lowercase, e.g. `must start with sb://`.
-    pub message: String,
-}
-
-impl Problem {
-    /// A problem at `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-
-    /// The same problem seen from an enclosing object: `parent` is prefixed to the path.
-    pub fn under(mut self, parent: &str) -> Self {
-        self.path = join(parent, &self.path);
-        self
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-/// The instance file was refused; every problem found is listed.
-#[derive(Debug, thiserror::Error)]
-pub struct ConfigError {
-    /// The file, as the user named it.
-    pub file: String,
-    /// Every problem, in file order.
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, problem) in self.problems.iter().enumerate() {
-            if index > 0 {
-                writeln!(f)?;
-            }
-            // A filter problem's path ends in `:<column>`, a syntax error's is `<line>:<column>`.
-            if problem.path.is_empty() {
-                write!(f, "{}: {}", self.file, problem.message)?;
-            } else if problem.path.starts_with(|c: char| c.is_ascii_digit()) {
-                write!(f, "{}:{}: {}", self.file, problem.path, problem.message)?;
-            } else {
-                write!(f, "{}: {}: {}", self.file, problem.path, problem.message)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Collects problems while validating.
-#[derive(Default, Debug)]
-pub struct Problems(Vec<Problem>);
-
-impl Problems {
-    /// Records a problem at `path`.
-    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            path: path.into(),
-            message: message.into(),
-        });
-    }
-
-    /// Whether nothing was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The problems recorded.
-    pub fn into_vec(self) -> Vec<Problem> {
-        self.0
-    }
-}
-
-/// Joins a JSON path and a field: `join("endpoints.hub1", "properties")`.
-pub fn join(parent: &str, child: &str) -> String {
-    match (parent.is_empty(), child.is_empty()) {
-        (true, _) => child.to_owned(),
-        (_, true) => parent.to_owned(),
-        _ if child.starts_with('[') => format!("{parent}{child}"),
-        _ => format!("{parent}.{child}"),
-    }
-}
+pub use simulate::*;
 
 /// Deserializes the value at `path` as `T`, recording its type errors and every unknown field.
 pub fn section<T: DeserializeOwned>(

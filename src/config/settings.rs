@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::delivery::config::DeliverySettings;
+use super::delivery::{DEFAULT_DEAD_LETTER_RETENTION, DeliverySettings};
+use super::simulate::FaultSettings;
 use crate::filter::Filter;
 use crate::generator::{RateShape, WorkloadSettings};
 use crate::secret::{Secret, mask_connection_string, mask_uri, mask_url_query};
-use crate::sink::fault::FaultSettings;
-use crate::sink::http::WebhookMode;
 
 /// A validated instance file.
 #[derive(Clone, Debug)]
@@ -110,6 +109,28 @@ impl InputSchema {
         match self {
             InputSchema::CloudEvents => "CloudEventSchemaV1_0",
             InputSchema::EventGrid => "EventGridSchema",
+        }
+    }
+}
+
+/// How a webhook takes CloudEvents (the HTTP protocol binding's three modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookMode {
+    /// Attributes as `ce-*` headers, `data` as the body.
+    Binary,
+    /// One event per request, `application/cloudevents+json`.
+    Structured,
+    /// A JSON array of events, `application/cloudevents-batch+json`.
+    Batch,
+}
+
+impl WebhookMode {
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookMode::Binary => "binary",
+            WebhookMode::Structured => "structured",
+            WebhookMode::Batch => "batch",
         }
     }
 }
@@ -349,7 +370,7 @@ impl EndpointSettings {
                 "attemptTimeoutSeconds": delivery.attempt_timeout.as_secs_f64(),
                 "maxEventsPerBatch": delivery.batch.max_events,
                 "preferredBatchSizeInKilobytes": delivery.batch.preferred_bytes / 1024,
-                "deadLetterRetentionHours": delivery.dead_letter_retention.unwrap_or(crate::deadletter::writer::DEFAULT_RETENTION).as_secs_f64() / 3600.0,
+                "deadLetterRetentionHours": delivery.dead_letter_retention.unwrap_or(DEFAULT_DEAD_LETTER_RETENTION).as_secs_f64() / 3600.0,
             },
         });
         if let Some(simulate) = &self.raw.1 {

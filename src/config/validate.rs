@@ -8,18 +8,17 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use super::delivery::{DEFAULT_DEAD_LETTER_RETENTION, DeliveryConfig, DeliverySettings};
 use super::raw::*;
 use super::settings::*;
-use super::{Overrides, Problem, Problems, join, section};
+use super::simulate::SimulateConfig;
+use super::{Overrides, Problems, join, section};
 use crate::clock::{Clock, Timestamp};
 use crate::deadletter::sas::{check_identity_uri, check_sas_uri};
-use crate::deadletter::writer::WriterSettings;
-use crate::delivery::config::{DeliveryConfig, DeliverySettings, SimulateConfig};
 use crate::event::EventType;
 use crate::filter::Filter;
 use crate::generator::{DEFAULT_MIX, DEFAULT_START_TIME, RateShape, Step, WorkloadSettings};
 use crate::secret::{Secret, is_masked, mask_uri};
-use crate::sink::http::WebhookMode;
 
 /// ADT's limit on endpoints per instance (not adjustable).
 pub const MAX_ENDPOINTS: usize = 6;
@@ -137,7 +136,7 @@ fn endpoints(
 
 fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<EndpointSettings> {
     let path = join("endpoints", name);
-    let before = problems.0.len();
+    let before = problems.len();
     if let Some(message) = endpoint_name_problem(name) {
         problems.push(path.clone(), message);
     }
@@ -484,7 +483,7 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         Some(value) => section::<DeliveryConfig>(value, &join(&path, "delivery"), problems)
             .and_then(|d| {
                 d.validate()
-                    .map_err(|found| nest(found, &join(&path, "delivery"), problems))
+                    .map_err(|found| problems.nest(&join(&path, "delivery"), found))
                     .ok()
             }),
     };
@@ -493,11 +492,11 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         Some(value) => section::<SimulateConfig>(value, &join(&path, "simulate"), problems)
             .and_then(|s| {
                 s.validate()
-                    .map_err(|found| nest(found, &join(&path, "simulate"), problems))
+                    .map_err(|found| problems.nest(&join(&path, "simulate"), found))
                     .ok()
             }),
     };
-    if problems.0.len() > before {
+    if problems.len() > before {
         return None;
     }
     Some(EndpointSettings {
@@ -514,13 +513,6 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         simulate,
         raw: (config.delivery, config.simulate),
     })
-}
-
-fn nest(found: Vec<Problem>, parent: &str, problems: &mut Problems) {
-    for problem in found {
-        let problem = problem.under(parent);
-        problems.push(problem.path, problem.message);
-    }
 }
 
 /// `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]`, or a local emulator's.
@@ -887,16 +879,16 @@ fn last_time(
         // A count the shape never reaches is refused at workload.rate already.
         (None, None) => return,
     };
-    let default_retention = WriterSettings::default().retention;
     let tail = endpoints
         .iter()
         .flatten()
         .map(|endpoint| {
             let delivery = &endpoint.delivery;
-            let retention = endpoint
-                .dead_letter
-                .as_ref()
-                .map(|_| delivery.dead_letter_retention.unwrap_or(default_retention));
+            let retention = endpoint.dead_letter.as_ref().map(|_| {
+                delivery
+                    .dead_letter_retention
+                    .unwrap_or(DEFAULT_DEAD_LETTER_RETENTION)
+            });
             let seconds = (delivery.retry.event_time_to_live + delivery.attempt_timeout)
                 .as_secs_f64()
                 + retention.map_or(0.0, |r| r.as_secs_f64());

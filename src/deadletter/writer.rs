@@ -23,13 +23,11 @@ use tokio_util::sync::CancellationToken;
 use super::{BlobBody, DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path};
 use crate::account::{Accounts, Ending, Outcome};
 use crate::clock::Clock;
+use crate::config::DEFAULT_DEAD_LETTER_RETENTION;
 use crate::delivery::classify::AttemptResult;
 use crate::delivery::policy::GiveUpReason;
 use crate::delivery::routed::Delivery;
 
-/// How long transient dead-letter write failures are retried before the event is spilled
-/// (`deadLetterRetentionHours`; Event Grid's retention).
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(4 * 3600);
 /// A delivery given up by its endpoint, to be dead-lettered.
 #[derive(Debug)]
 pub struct DeadLetterJob {
@@ -75,7 +73,7 @@ impl Default for WriterSettings {
     fn default() -> Self {
         WriterSettings {
             concurrency: 32,
-            retention: DEFAULT_RETENTION,
+            retention: DEFAULT_DEAD_LETTER_RETENTION,
             first_backoff: Duration::from_secs(1),
         }
     }

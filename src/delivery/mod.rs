@@ -4,14 +4,12 @@
 //!   give up" function (plain data, no runtime).
 //! - [`classify`]: an attempt's result → delivered / retry no sooner than / never retried,
 //!   Event Grid's failure-code table in one function.
-//! - [`config`]: the `delivery` and `simulate` sections of an endpoint, validated.
 //! - [`routed`]: [`routed::Delivery`], one routed event on its way to one endpoint (a leaf every
 //!   sink, the worker and the dead-letter writer share).
 //! - [`worker`]: the per-endpoint worker that runs attempts against a sink and keeps the
 //!   retry schedule.
 
 pub mod classify;
-pub mod config;
 pub mod policy;
 pub mod routed;
 pub mod worker;

@@ -1,5 +1,6 @@
 //! Simulated-endpoint fault model: an endpoint's misbehaviour as data (latency distribution,
-//! failure probabilities, outage windows, throttling), turned into one answer per attempt.
+//! failure probabilities, outage windows, throttling: [`FaultSettings`], validated from the
+//! endpoint's `simulate` section by `config`), turned into one answer per attempt.
 //!
 //! [`FaultModel::attempt`] checks, in this order:
 //! 1. **outage window**: `now` inside `[start, start + duration)` of an outage → its status,
@@ -22,6 +23,7 @@ use std::time::Duration;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::config::{FaultSettings, LatencySettings};
 use crate::delivery::classify::AttemptResult;
 
 /// The standard normal's 99th percentile, used to fit the log-normal's σ to p50/p99.
@@ -29,74 +31,6 @@ const Z_99: f64 = 2.326_347_874_040_841;
 
 /// Latencies are cut at this multiple of p99, so a heavy tail stays plausible.
 pub const LATENCY_CLAMP_FACTOR: f64 = 10.0;
-
-/// Validated fault settings for one simulated endpoint. The default is a perfect endpoint:
-/// zero latency, no faults.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FaultSettings {
-    /// Response-time distribution; `None` = zero latency.
-    pub latency: Option<LatencySettings>,
-    /// Random failure statuses, each with its probability.
-    pub failures: Vec<FailureSettings>,
-    /// Windows during which every attempt gets a fixed status.
-    pub outages: Vec<OutageSettings>,
-    /// Request-rate limit.
-    pub throttle: Option<ThrottleSettings>,
-    /// Probability that the endpoint never answers.
-    pub timeout_probability: f64,
-    /// Probability that the endpoint takes the event but its answer is lost.
-    pub lost_ack_probability: f64,
-}
-
-/// Latency percentiles; a log-normal is fitted through them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LatencySettings {
-    /// Median latency.
-    pub p50: Duration,
-    /// 99th-percentile latency (≥ `p50`; equal means constant latency).
-    pub p99: Duration,
-}
-
-/// One random failure status.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FailureSettings {
-    /// Status returned (100–599).
-    pub status: u16,
-    /// Probability per attempt, in `[0, 1]`.
-    pub probability: f64,
-    /// `Retry-After` sent with it, if any.
-    pub retry_after: Option<Duration>,
-}
-
-/// A window `[start, start + duration)` (offsets since run start) in which every attempt gets
-/// `status`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OutageSettings {
-    /// Start of the window, since run start.
-    pub start: Duration,
-    /// Length of the window.
-    pub duration: Duration,
-    /// Status returned during the window.
-    pub status: u16,
-    /// `Retry-After` sent with it, if any.
-    pub retry_after: Option<Duration>,
-}
-
-impl OutageSettings {
-    /// Whether `now` falls inside the window (end excluded).
-    pub fn contains(&self, now: Duration) -> bool {
-        now >= self.start && now - self.start < self.duration
-    }
-}
-
-/// A request-rate limit over fixed 1-second windows.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ThrottleSettings {
-    /// Requests allowed through per 1-second window (≥ 1).
-    pub max_per_second: u32,
-    /// `Retry-After` sent with the 429, if any.
-    pub retry_after: Option<Duration>,
-}
 
 /// What the simulated endpoint did with one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -335,6 +269,7 @@ impl FaultModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{FailureSettings, OutageSettings, ThrottleSettings};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::collections::HashMap;

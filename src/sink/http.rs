@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::ser::SerializeStruct;
 
 use super::{Answer, Attempt, Sink};
-use crate::config::InputSchema;
+use crate::config::{BatchLimits, InputSchema, WebhookMode};
 use crate::delivery::classify::{AttemptResult, EndpointClass};
 use crate::delivery::routed::Delivery;
 use crate::event::Event;
@@ -24,26 +24,6 @@ pub const EVENT_GRID_MAX_EVENT_BYTES: usize = 1024 * 1024;
 pub const EVENT_GRID_API_VERSION: &str = "2018-01-01";
 /// Event Grid's `eventTime` for events without `time` (telemetry), as ADT's examples show.
 const NO_TIME: &str = "0001-01-01T00:00:00Z";
-
-/// Batching limits, as Event Grid's output batching has them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BatchLimits {
-    /// `maxEventsPerBatch` (1–5000).
-    pub max_events: usize,
-    /// `preferredBatchSizeInKilobytes` (1–1024), in bytes: a batch stops before it would pass
-    /// this; an event larger than it goes alone.
-    pub preferred_bytes: usize,
-}
-
-impl Default for BatchLimits {
-    /// One event per request (Event Grid's default), 64 KB preferred.
-    fn default() -> Self {
-        BatchLimits {
-            max_events: 1,
-            preferred_bytes: 64 * 1024,
-        }
-    }
-}
 
 /// The endpoint's URL, parsed once (a request built from a string parses it, IDNA included,
 /// every time). Configuration has checked the scheme; an unparsable URL becomes one that fails
@@ -252,28 +232,6 @@ impl Serialize for EventGridData<'_> {
         state.serialize_field("contenttype", event.datacontenttype)?;
         state.serialize_field("traceparent", event.traceparent.as_str())?;
         state.end()
-    }
-}
-
-/// How a webhook takes CloudEvents (the HTTP protocol binding's three modes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WebhookMode {
-    /// Attributes as `ce-*` headers, `data` as the body.
-    Binary,
-    /// One event per request, `application/cloudevents+json`.
-    Structured,
-    /// A JSON array of events, `application/cloudevents-batch+json`.
-    Batch,
-}
-
-impl WebhookMode {
-    /// The setting's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookMode::Binary => "binary",
-            WebhookMode::Structured => "structured",
-            WebhookMode::Batch => "batch",
-        }
     }
 }
 

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use super::fault::{FaultModel, FaultSettings, SimResult};
+use super::fault::{FaultModel, SimResult};
 use super::{Answer, Attempt, Sink};
+use crate::config::FaultSettings;
 use crate::delivery::routed::Delivery;
 use crate::seed::{self, SeededRng};
 

@@ -1,6 +1,8 @@
-//! Serde input (`*Config`) and its validation into the values the runtime accepts
-//! (`*Settings`). Every problem is collected, each named by its JSON path relative to the
-//! object being validated, so the caller can prefix it (see [`Problem::under`]).
+//! An endpoint's `delivery` section as written (`DeliveryConfig`) and its validation into
+//! [`DeliverySettings`]: retry schedule, attempt limit and time-to-live, concurrency, queue and
+//! backlog bounds, batching, dead-letter retention and the attempt timeout. Every problem is
+//! collected, each named by its JSON path relative to the section, so the caller can prefix it
+//! (see [`Problem::under`]).
 //!
 //! Numbers are read wider than they are stored (`i64`, `f64`) so that a value out of range
 //! reaches validation and gets a message saying the allowed range, instead of a bare serde
@@ -13,14 +15,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::policy::{
-    DEFAULT_EVENT_TIME_TO_LIVE, DEFAULT_MAX_DELIVERY_ATTEMPTS, MAX_DELAY, Preset, RetryPolicy,
-    RetrySchedule,
+use super::{Problem, Problems, join};
+use crate::delivery::policy::{
+    DEFAULT_EVENT_TIME_TO_LIVE, DEFAULT_MAX_DELIVERY_ATTEMPTS, Preset, RetryPolicy, RetrySchedule,
 };
-use crate::sink::fault::{
-    FailureSettings, FaultSettings, LatencySettings, OutageSettings, ThrottleSettings,
-};
-use crate::sink::http::BatchLimits;
 
 /// Default number of attempts an endpoint worker keeps in flight at once.
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -30,18 +28,9 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
 pub const DEFAULT_MAX_BACKLOG: usize = 1_000_000;
 /// Default attempt timeout: Event Grid waits 30 s for an answer.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest latency percentile accepted, in milliseconds (1 h); anything near it is a timeout
-/// in practice, the bound only keeps arithmetic finite.
-pub const MAX_LATENCY_MS: f64 = 3_600_000.0;
-/// Slack when checking that probabilities sum to at most 1, so that e.g. 0.1 + 0.2 + 0.7 is not
-/// rejected for binary rounding.
-const PROBABILITY_SUM_SLACK: f64 = 1e-9;
-
-pub use crate::config::Problem;
-
-// ---------------------------------------------------------------------------------------------
-// Delivery (retry / TTL / concurrency)
-// ---------------------------------------------------------------------------------------------
+/// How long transient dead-letter write failures are retried before the event is spilled
+/// (`deadLetterRetentionHours`; Event Grid's retention).
+pub const DEFAULT_DEAD_LETTER_RETENTION: Duration = Duration::from_secs(4 * 3600);
 
 /// Per-endpoint delivery settings as written in the config file. All fields are optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -87,7 +76,8 @@ pub struct DeliverySettings {
     pub max_backlog: NonZeroUsize,
     /// Batching limits for sinks that batch.
     pub batch: BatchLimits,
-    /// How long transient dead-letter failures are retried (`None`: 4 hours).
+    /// How long transient dead-letter failures are retried (`None`: the writer's, by default
+    /// [`DEFAULT_DEAD_LETTER_RETENTION`]).
     pub dead_letter_retention: Option<Duration>,
     /// Per-attempt timeout.
     pub attempt_timeout: Duration,
@@ -107,10 +97,30 @@ impl Default for DeliverySettings {
     }
 }
 
+/// Batching limits, as Event Grid's output batching has them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// `maxEventsPerBatch` (1–5000).
+    pub max_events: usize,
+    /// `preferredBatchSizeInKilobytes` (1–1024), in bytes: a batch stops before it would pass
+    /// this; an event larger than it goes alone.
+    pub preferred_bytes: usize,
+}
+
+impl Default for BatchLimits {
+    /// One event per request (Event Grid's default), 64 KB preferred.
+    fn default() -> Self {
+        BatchLimits {
+            max_events: 1,
+            preferred_bytes: 64 * 1024,
+        }
+    }
+}
+
 impl DeliveryConfig {
     /// Checks every field and builds the settings, or returns every problem found.
     pub fn validate(&self) -> Result<DeliverySettings, Vec<Problem>> {
-        let mut c = Checker::default();
+        let mut c = Problems::default();
         let defaults = DeliverySettings::default();
 
         let (schedule, implied_attempts) = match &self.retry_schedule {
@@ -165,10 +175,10 @@ impl DeliveryConfig {
                 Some(Duration::from_secs_f64(hours * 3600.0))
             }
             Some(hours) => {
-                c.problems.push(Problem::new(
+                c.push(
                     "deadLetterRetentionHours",
                     format!("must be above 0 and at most 168 hours, found {hours}"),
-                ));
+                );
                 None
             }
         };
@@ -194,7 +204,7 @@ impl DeliveryConfig {
                 Some(cap),
                 Some(timeout),
                 Some(backlog),
-            ) if c.problems.is_empty() => Ok(DeliverySettings {
+            ) if c.is_empty() => Ok(DeliverySettings {
                 retry: RetryPolicy {
                     max_delivery_attempts: max,
                     event_time_to_live: ttl,
@@ -210,7 +220,7 @@ impl DeliveryConfig {
                 dead_letter_retention,
                 attempt_timeout: timeout,
             }),
-            _ => Err(c.problems),
+            _ => Err(c.into_vec()),
         }
     }
 }
@@ -307,14 +317,14 @@ pub struct FixedScheduleConfig {
 
 impl RetryScheduleConfig {
     /// The schedule, plus the preset it came from (for the preset's implied attempt limit).
-    fn validate(&self, c: &mut Checker, path: &str) -> Option<(RetrySchedule, Option<Preset>)> {
-        let at = |field: &str| crate::config::join(path, field);
+    fn validate(&self, c: &mut Problems, path: &str) -> Option<(RetrySchedule, Option<Preset>)> {
+        let at = |field: &str| join(path, field);
         match self {
             RetryScheduleConfig::Preset(name) => match Preset::from_name(name) {
                 Some(preset) => Some((preset.schedule(), Some(preset))),
                 None => {
                     let known: Vec<_> = Preset::ALL.iter().map(|p| p.name()).collect();
-                    c.report(
+                    c.push(
                         path,
                         format!(
                             "unknown preset \"{name}\", expected one of {}",
@@ -330,12 +340,12 @@ impl RetryScheduleConfig {
                     None => Some(2.0),
                     Some(f) if f.is_finite() && f >= 1.0 => Some(f),
                     Some(f) => {
-                        c.report(&at("factor"), format!("must be at least 1, found {f}"));
+                        c.push(&at("factor"), format!("must be at least 1, found {f}"));
                         None
                     }
                 };
-                let cap = c.cap(&at("capSeconds"), e.cap_seconds, base, "baseSeconds");
-                let jitter = c.jitter(&at("jitter"), e.jitter);
+                let cap = cap(c, &at("capSeconds"), e.cap_seconds, base, "baseSeconds");
+                let jitter = jitter(c, &at("jitter"), e.jitter);
                 Some((
                     RetrySchedule::Exponential {
                         base: base?,
@@ -349,8 +359,14 @@ impl RetryScheduleConfig {
             RetryScheduleConfig::Custom(CustomScheduleConfig::Linear(l)) => {
                 let initial = c.seconds(&at("initialSeconds"), l.initial_seconds);
                 let step = c.seconds(&at("stepSeconds"), l.step_seconds);
-                let cap = c.cap(&at("capSeconds"), l.cap_seconds, initial, "initialSeconds");
-                let jitter = c.jitter(&at("jitter"), l.jitter);
+                let cap = cap(
+                    c,
+                    &at("capSeconds"),
+                    l.cap_seconds,
+                    initial,
+                    "initialSeconds",
+                );
+                let jitter = jitter(c, &at("jitter"), l.jitter);
                 Some((
                     RetrySchedule::Linear {
                         initial: initial?,
@@ -371,7 +387,7 @@ impl RetryScheduleConfig {
                 let then_every = match f.then_every_seconds {
                     Some(s) => c.seconds(&at("thenEverySeconds"), s),
                     None if delays.is_empty() => {
-                        c.report(
+                        c.push(
                             &at("delaysSeconds"),
                             "must not be empty when thenEverySeconds is absent",
                         );
@@ -380,7 +396,7 @@ impl RetryScheduleConfig {
                     // The table's last wait repeats.
                     None => *delays.last().expect("checked non-empty"),
                 };
-                let jitter = c.jitter(&at("jitter"), f.jitter);
+                let jitter = jitter(c, &at("jitter"), f.jitter);
                 let delays: Option<Vec<Duration>> = delays.into_iter().collect();
                 Some((
                     RetrySchedule::Table {
@@ -395,349 +411,39 @@ impl RetryScheduleConfig {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Simulated endpoint faults
-// ---------------------------------------------------------------------------------------------
-
-/// A simulated endpoint's `simulate` block. Every field is optional; absent means no such fault
-/// (and no latency).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SimulateConfig {
-    /// Response-time percentiles in milliseconds.
-    pub latency_ms: Option<LatencyConfig>,
-    /// Random failure statuses.
-    #[serde(default)]
-    pub failures: Vec<FailureConfig>,
-    /// Outage windows.
-    #[serde(default)]
-    pub outages: Vec<OutageConfig>,
-    /// Request-rate limit.
-    pub throttle: Option<ThrottleConfig>,
-    /// Probability that the endpoint never answers, in `[0, 1]`.
-    pub timeout_probability: Option<f64>,
-    /// Probability that the endpoint takes the event but the answer is lost, in `[0, 1]`.
-    pub lost_ack_probability: Option<f64>,
-}
-
-/// `latencyMs`: `{"p50": 20, "p99": 200}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LatencyConfig {
-    /// Median, milliseconds (≥ 0).
-    pub p50: f64,
-    /// 99th percentile, milliseconds (≥ p50); absent = p50 (constant latency).
-    pub p99: Option<f64>,
-}
-
-/// One entry of `failures`: `{"status": 503, "probability": 0.05}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FailureConfig {
-    /// Status returned, 100–599.
-    pub status: i64,
-    /// Probability per attempt, in `[0, 1]`.
-    pub probability: f64,
-    /// `Retry-After` sent with it, seconds; absent = none.
-    pub retry_after_seconds: Option<f64>,
-}
-
-/// One entry of `outages`: `{"startSeconds": 600, "durationSeconds": 7200, "status": 503}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct OutageConfig {
-    /// Start, seconds since run start (≥ 0).
-    pub start_seconds: f64,
-    /// Length, seconds (≥ 0).
-    pub duration_seconds: f64,
-    /// Status returned during the outage, 100–599; default 503.
-    pub status: Option<i64>,
-    /// `Retry-After` sent with it, seconds; absent = none.
-    pub retry_after_seconds: Option<f64>,
-}
-
-/// `throttle`: `{"maxPerSecond": 500, "retryAfterSeconds": 5}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ThrottleConfig {
-    /// Requests let through per 1-second window (≥ 1).
-    pub max_per_second: i64,
-    /// `Retry-After` sent with the 429, seconds; absent = none.
-    pub retry_after_seconds: Option<f64>,
-}
-
-impl SimulateConfig {
-    /// Checks every field and builds the fault settings, or returns every problem found.
-    pub fn validate(&self) -> Result<FaultSettings, Vec<Problem>> {
-        let mut c = Checker::default();
-
-        let latency = self.latency_ms.as_ref().map(|l| {
-            let p50 = c.latency_ms("latencyMs.p50", l.p50);
-            let p99 = match l.p99 {
-                None => p50,
-                Some(v) => c.latency_ms("latencyMs.p99", v),
-            };
-            if let (Some(p50), Some(p99)) = (p50, p99) {
-                if p99 < p50 {
-                    c.report(
-                        "latencyMs.p99",
-                        format!(
-                            "must be at least p50 ({}), found {}",
-                            l.p50,
-                            l.p99.unwrap_or(l.p50)
-                        ),
-                    );
-                } else if p50.is_zero() && p99 > p50 {
-                    c.report(
-                        "latencyMs.p50",
-                        "must be greater than 0 when p99 is greater than p50",
-                    );
-                }
-            }
-            Some(LatencySettings {
-                p50: p50?,
-                p99: p99?,
-            })
-        });
-
-        let failures: Vec<Option<FailureSettings>> = self
-            .failures
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let at = |field: &str| format!("failures[{i}].{field}");
-                let status = c.status(&at("status"), f.status);
-                let probability = c.probability(&at("probability"), f.probability);
-                let retry_after =
-                    c.optional_seconds(&at("retryAfterSeconds"), f.retry_after_seconds);
-                Some(FailureSettings {
-                    status: status?,
-                    probability: probability?,
-                    retry_after: retry_after?,
-                })
-            })
-            .collect();
-
-        let outages: Vec<Option<OutageSettings>> = self
-            .outages
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let at = |field: &str| format!("outages[{i}].{field}");
-                let start = c.seconds(&at("startSeconds"), o.start_seconds);
-                let duration = c.seconds(&at("durationSeconds"), o.duration_seconds);
-                let status = c.status(&at("status"), o.status.unwrap_or(503));
-                let retry_after =
-                    c.optional_seconds(&at("retryAfterSeconds"), o.retry_after_seconds);
-                Some(OutageSettings {
-                    start: start?,
-                    duration: duration?,
-                    status: status?,
-                    retry_after: retry_after?,
-                })
-            })
-            .collect();
-
-        let throttle = self.throttle.as_ref().map(|t| {
-            let max = if (1..=i64::from(u32::MAX)).contains(&t.max_per_second) {
-                Some(t.max_per_second as u32)
-            } else {
-                c.report(
-                    "throttle.maxPerSecond",
-                    format!(
-                        "must be between 1 and {}, found {}",
-                        u32::MAX,
-                        t.max_per_second
-                    ),
-                );
-                None
-            };
-            let retry_after =
-                c.optional_seconds("throttle.retryAfterSeconds", t.retry_after_seconds);
-            Some(ThrottleSettings {
-                max_per_second: max?,
-                retry_after: retry_after?,
-            })
-        });
-
-        let timeout_probability = match self.timeout_probability {
-            None => Some(0.0),
-            Some(p) => c.probability("timeoutProbability", p),
-        };
-        let lost_ack_probability = match self.lost_ack_probability {
-            None => Some(0.0),
-            Some(p) => c.probability("lostAckProbability", p),
-        };
-
-        // The sum only means something once each probability is valid on its own.
-        let mut probabilities = vec![timeout_probability, lost_ack_probability];
-        probabilities.extend(failures.iter().map(|f| f.map(|f| f.probability)));
-        if let Some(all) = probabilities.into_iter().collect::<Option<Vec<f64>>>() {
-            let sum: f64 = all.iter().sum();
-            if sum > 1.0 + PROBABILITY_SUM_SLACK {
-                c.report(
-                    "",
-                    format!(
-                        "timeoutProbability, lostAckProbability and failures[*].probability \
-                         must sum to at most 1, found {sum}"
-                    ),
-                );
-            }
-        }
-
-        if !c.problems.is_empty() {
-            return Err(c.problems);
-        }
-        // No problems were reported, so every piece above is `Some`.
-        let settings = (|| {
-            Some(FaultSettings {
-                latency: present(latency)?,
-                failures: failures.into_iter().collect::<Option<_>>()?,
-                outages: outages.into_iter().collect::<Option<_>>()?,
-                throttle: present(throttle)?,
-                timeout_probability: timeout_probability?,
-                lost_ack_probability: lost_ack_probability?,
-            })
-        })();
-        settings.ok_or(c.problems)
+/// A jitter fraction in `[0, 1]`; absent is 0.
+fn jitter(c: &mut Problems, path: &str, j: Option<f64>) -> Option<f64> {
+    match j {
+        None => Some(0.0),
+        Some(j) => c.probability(path, j),
     }
 }
 
-/// For an optional block: `None` (absent) is valid and becomes `Some(None)`; `Some(None)`
-/// (present but invalid) becomes `None`; `Some(Some(v))` stays as it is.
-fn present<T>(checked: Option<Option<T>>) -> Option<Option<T>> {
-    checked.map_or(Some(None), |valid| valid.map(Some))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Checks shared by both configs
-// ---------------------------------------------------------------------------------------------
-
-/// Collects problems; each check returns the converted value, or `None` after reporting.
-#[derive(Default)]
-struct Checker {
-    problems: Vec<Problem>,
-}
-
-impl Checker {
-    fn report(&mut self, path: &str, message: impl Into<String>) {
-        self.problems.push(Problem::new(path, message));
-    }
-
-    fn int_between(&mut self, path: &str, v: i64, lo: i64, hi: i64) -> Option<i64> {
-        if (lo..=hi).contains(&v) {
-            Some(v)
-        } else {
-            self.report(path, format!("must be between {lo} and {hi}, found {v}"));
-            None
-        }
-    }
-
-    fn count(&mut self, path: &str, v: i64) -> Option<NonZeroUsize> {
-        match usize::try_from(v).ok().and_then(NonZeroUsize::new) {
-            Some(n) => Some(n),
-            None => {
-                self.report(path, format!("must be at least 1, found {v}"));
-                None
-            }
-        }
-    }
-
-    fn status(&mut self, path: &str, v: i64) -> Option<u16> {
-        self.int_between(path, v, 100, 599).map(|s| s as u16)
-    }
-
-    fn probability(&mut self, path: &str, p: f64) -> Option<f64> {
-        if (0.0..=1.0).contains(&p) {
-            Some(p)
-        } else {
-            self.report(path, format!("must be between 0 and 1, found {p}"));
-            None
-        }
-    }
-
-    fn jitter(&mut self, path: &str, j: Option<f64>) -> Option<f64> {
-        match j {
-            None => Some(0.0),
-            Some(j) => self.probability(path, j),
-        }
-    }
-
-    /// Seconds in `[0, MAX_DELAY]`.
-    fn seconds(&mut self, path: &str, s: f64) -> Option<Duration> {
-        let max = MAX_DELAY.as_secs();
-        if (0.0..=max as f64).contains(&s) {
-            Some(secs_to_duration(s))
-        } else {
-            self.report(path, format!("must be between 0 and {max}, found {s}"));
-            None
-        }
-    }
-
-    fn optional_seconds(&mut self, path: &str, s: Option<f64>) -> Option<Option<Duration>> {
-        match s {
-            None => Some(None),
-            Some(s) => self.seconds(path, s).map(Some),
-        }
-    }
-
-    /// Seconds in `(0, MAX_DELAY]`.
-    fn positive_seconds(&mut self, path: &str, s: f64) -> Option<Duration> {
-        let max = MAX_DELAY.as_secs();
-        if s > 0.0 && s <= max as f64 {
-            Some(secs_to_duration(s))
-        } else {
-            self.report(
+/// An optional cap, which must not be below the schedule's first wait.
+fn cap(
+    c: &mut Problems,
+    path: &str,
+    cap: Option<f64>,
+    first: Option<Duration>,
+    first_name: &str,
+) -> Option<Option<Duration>> {
+    let Some(raw) = cap else {
+        return Some(None);
+    };
+    let cap = c.seconds(path, raw)?;
+    match first {
+        Some(first) if cap < first => {
+            c.push(
                 path,
-                format!("must be greater than 0 and at most {max}, found {s}"),
+                format!(
+                    "must be at least {first_name} ({}), found {raw}",
+                    first.as_secs_f64()
+                ),
             );
             None
         }
+        _ => Some(Some(cap)),
     }
-
-    /// An optional cap, which must not be below the schedule's first wait.
-    fn cap(
-        &mut self,
-        path: &str,
-        cap: Option<f64>,
-        first: Option<Duration>,
-        first_name: &str,
-    ) -> Option<Option<Duration>> {
-        let Some(raw) = cap else {
-            return Some(None);
-        };
-        let cap = self.seconds(path, raw)?;
-        match first {
-            Some(first) if cap < first => {
-                self.report(
-                    path,
-                    format!(
-                        "must be at least {first_name} ({}), found {raw}",
-                        first.as_secs_f64()
-                    ),
-                );
-                None
-            }
-            _ => Some(Some(cap)),
-        }
-    }
-
-    fn latency_ms(&mut self, path: &str, ms: f64) -> Option<Duration> {
-        if (0.0..=MAX_LATENCY_MS).contains(&ms) {
-            Some(Duration::from_nanos((ms * 1e6).round() as u64))
-        } else {
-            self.report(
-                path,
-                format!("must be between 0 and {MAX_LATENCY_MS}, found {ms}"),
-            );
-            None
-        }
-    }
-}
-
-/// Seconds to a [`Duration`], rounded to the nanosecond so that `0.2` is exactly 200 ms.
-fn secs_to_duration(s: f64) -> Duration {
-    Duration::from_nanos((s * 1e9).round() as u64)
 }
 
 #[cfg(test)]
@@ -745,10 +451,6 @@ mod tests {
     use super::*;
 
     fn delivery(json: &str) -> DeliveryConfig {
-        serde_json::from_str(json).unwrap()
-    }
-
-    fn simulate(json: &str) -> SimulateConfig {
         serde_json::from_str(json).unwrap()
     }
 
@@ -891,18 +593,6 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("unknown field `bogus`"), "{err}");
-        for json in [
-            r#"{"latencyMs":{"p50":1,"p90":2}}"#,
-            r#"{"failures":[{"status":503,"probability":0.1,"code":1}]}"#,
-            r#"{"outages":[{"startSeconds":1,"durationSeconds":1,"end":3}]}"#,
-            r#"{"throttle":{"maxPerSecond":1,"burst":2}}"#,
-            r#"{"chaos":true}"#,
-        ] {
-            assert!(
-                serde_json::from_str::<SimulateConfig>(json).is_err(),
-                "{json}"
-            );
-        }
     }
 
     #[test]
@@ -990,156 +680,6 @@ mod tests {
                     "must be between 0 and 31536000, found -1"
                 ),
             ]
-        );
-    }
-
-    #[test]
-    fn the_documented_simulate_block_validates() {
-        let s = simulate(
-            r#"{
-              "latencyMs": { "p50": 20, "p99": 200 },
-              "failures": [ { "status": 503, "probability": 0.05 }, { "status": 400, "probability": 0.001 } ],
-              "outages": [ { "startSeconds": 600, "durationSeconds": 7200, "status": 503 } ],
-              "throttle": { "maxPerSecond": 500, "retryAfterSeconds": 5 },
-              "timeoutProbability": 0.001,
-              "lostAckProbability": 0.001
-            }"#,
-        )
-        .validate()
-        .unwrap();
-        assert_eq!(
-            s.latency,
-            Some(LatencySettings {
-                p50: Duration::from_millis(20),
-                p99: Duration::from_millis(200)
-            })
-        );
-        assert_eq!(s.failures.len(), 2);
-        assert_eq!(s.failures[1].status, 400);
-        assert_eq!(s.failures[1].probability, 0.001);
-        assert_eq!(
-            s.outages,
-            vec![OutageSettings {
-                start: Duration::from_secs(600),
-                duration: Duration::from_secs(7200),
-                status: 503,
-                retry_after: None
-            }]
-        );
-        assert_eq!(
-            s.throttle,
-            Some(ThrottleSettings {
-                max_per_second: 500,
-                retry_after: Some(Duration::from_secs(5))
-            })
-        );
-        assert_eq!(s.timeout_probability, 0.001);
-        assert_eq!(s.lost_ack_probability, 0.001);
-    }
-
-    #[test]
-    fn empty_simulate_block_is_a_perfect_endpoint() {
-        assert_eq!(simulate("{}").validate().unwrap(), FaultSettings::default());
-        let s = simulate(
-            r#"{"latencyMs":{"p50":15},"outages":[{"startSeconds":0,"durationSeconds":1}]}"#,
-        )
-        .validate()
-        .unwrap();
-        assert_eq!(s.latency.unwrap().p99, Duration::from_millis(15));
-        assert_eq!(s.outages[0].status, 503);
-    }
-
-    #[test]
-    fn all_simulate_problems_are_collected() {
-        let got = problems(
-            simulate(
-                r#"{
-                  "latencyMs": { "p50": 50, "p99": 10 },
-                  "failures": [ { "status": 503, "probability": 0.5 }, { "status": 700, "probability": 1.5 } ],
-                  "outages": [ { "startSeconds": -1, "durationSeconds": 10, "status": 99 } ],
-                  "throttle": { "maxPerSecond": 0 },
-                  "timeoutProbability": -0.1
-                }"#,
-            )
-            .validate(),
-        );
-        assert_eq!(
-            got,
-            vec![
-                p("latencyMs.p99", "must be at least p50 (50), found 10"),
-                p(
-                    "failures[1].status",
-                    "must be between 100 and 599, found 700"
-                ),
-                p(
-                    "failures[1].probability",
-                    "must be between 0 and 1, found 1.5"
-                ),
-                p(
-                    "outages[0].startSeconds",
-                    "must be between 0 and 31536000, found -1"
-                ),
-                p("outages[0].status", "must be between 100 and 599, found 99"),
-                p(
-                    "throttle.maxPerSecond",
-                    "must be between 1 and 4294967295, found 0"
-                ),
-                p("timeoutProbability", "must be between 0 and 1, found -0.1"),
-            ]
-        );
-    }
-
-    #[test]
-    fn probabilities_must_sum_to_at_most_one() {
-        let got = problems(
-            simulate(
-                r#"{"failures":[{"status":503,"probability":0.6}],"timeoutProbability":0.3,
-                    "lostAckProbability":0.2}"#,
-            )
-            .validate(),
-        );
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].0, "");
-        assert!(got[0].1.starts_with("timeoutProbability, lostAckProbability and failures[*].probability must sum to at most 1, found 1.1"), "{}", got[0].1);
-        // Binary rounding (0.1 + 0.2 + 0.7 > 1 in f64) is not a problem.
-        simulate(
-            r#"{"failures":[{"status":503,"probability":0.7}],"timeoutProbability":0.1,
-                "lostAckProbability":0.2}"#,
-        )
-        .validate()
-        .unwrap();
-    }
-
-    #[test]
-    fn zero_median_with_a_tail_is_rejected() {
-        let got = problems(simulate(r#"{"latencyMs":{"p50":0,"p99":100}}"#).validate());
-        assert_eq!(
-            got,
-            vec![p(
-                "latencyMs.p50",
-                "must be greater than 0 when p99 is greater than p50"
-            )]
-        );
-        simulate(r#"{"latencyMs":{"p50":0,"p99":0}}"#)
-            .validate()
-            .unwrap();
-    }
-
-    #[test]
-    fn problems_nest_under_a_parent_path() {
-        let pr = Problem::new(
-            "failures[1].probability",
-            "must be between 0 and 1, found 2",
-        );
-        assert_eq!(
-            pr.clone().under("endpoints[0].simulate").path,
-            "endpoints[0].simulate.failures[1].probability"
-        );
-        assert_eq!(Problem::new("[2]", "x").under("outages").path, "outages[2]");
-        assert_eq!(Problem::new("", "x").under("simulate").path, "simulate");
-        assert_eq!(
-            pr.to_string(),
-            "failures[1].probability: must be between 0 and 1, found 2"
         );
     }
 }
