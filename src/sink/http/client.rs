@@ -75,7 +75,12 @@ impl HttpClient {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .build(tls().https_or_http().enable_all_versions().wrap_connector(http));
+            .build(
+                tls()
+                    .https_or_http()
+                    .enable_all_versions()
+                    .wrap_connector(http),
+            );
         HttpClient {
             inner: Arc::new(client),
         }
@@ -116,8 +121,7 @@ fn tls() -> HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    match HttpsConnectorBuilder::new().with_provider_and_platform_verifier(Arc::clone(&provider))
-    {
+    match HttpsConnectorBuilder::new().with_provider_and_platform_verifier(Arc::clone(&provider)) {
         Ok(builder) => builder,
         Err(error) => {
             // No system roots (a bare container): plain http:// still works, and every https://
@@ -186,8 +190,11 @@ impl fmt::Display for Target {
 /// `Basic base64(user:password)` from a URL's percent-encoded user-info, marked sensitive.
 fn basic_auth(username: &str, password: Option<&str>) -> HeaderValue {
     use base64::Engine;
-    let decode =
-        |text: &str| percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned();
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let credentials = format!(
         "{}:{}",
         decode(username),
@@ -243,7 +250,9 @@ mod tests {
         assert!(authorization.is_sensitive());
         // base64("us er:p@ss")
         assert_eq!(authorization, "Basic dXMgZXI6cEBzcw==");
-        let user_only = Target::parse("http://user@127.0.0.1:9/").authorization.unwrap();
+        let user_only = Target::parse("http://user@127.0.0.1:9/")
+            .authorization
+            .unwrap();
         assert_eq!(user_only, "Basic dXNlcjo="); // base64("user:")
     }
 
