@@ -1,11 +1,12 @@
 //! The HTTP client's own ceiling: events/s posting already-serialized structured CloudEvents, one
 //! per request, with no generator, router, worker or accounting around the client.
 //!
-//! `reqwest` is twinroute's shared client (`twinroute::engine::http_client`); `hyper` is
-//! hyper-util's pooled client, which reqwest is built on, for what reqwest's own layers cost.
-//! `scripts/bench-http` prints both next to the full pipeline: the gap between the pipeline and
-//! `reqwest` is what twinroute costs per event, the gap between `reqwest` and `hyper` what the
-//! client library does.
+//! `hyper` is the client twinroute's Event Grid and Webhook sinks share
+//! (`twinroute::sink::http::HttpClient`: hyper-util's pooled client); `reqwest` is the client the
+//! dead-letter blob store keeps (`twinroute::engine::http_client`), which the sinks used before,
+//! for what reqwest's own layers over hyper-util cost. `scripts/bench-http` prints both next to
+//! the full pipeline: the gap between the pipeline and `hyper` is what twinroute costs per
+//! event, the gap between `reqwest` and `hyper` what reqwest's layers do.
 //!
 //! ```sh
 //! cargo run --release --example http_client_ceiling -- reqwest|hyper <url> [events] [concurrency] [threads]
@@ -15,25 +16,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use twinroute::bench::{MAX_RATE, SIX_ROUTES, pipeline_config};
 use twinroute::clock::WallTimer;
 use twinroute::config::{self, Overrides};
 use twinroute::event::Serialized;
 use twinroute::generator::{DEFAULT_START_TIME, Generator};
+use twinroute::sink::http::{HttpClient, Target};
 
 const USAGE: &str =
     "usage: http_client_ceiling reqwest|hyper <url> [events] [concurrency] [threads]";
-const CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
+const STRUCTURED: &str = "application/cloudevents+json; charset=utf-8";
 
-/// One of the two clients, each set up as twinroute sets up reqwest: keep-alive pool, no delay.
+/// One of the two clients, each set up as twinroute sets it up: keep-alive pool, no delay.
 #[derive(Clone)]
 enum Client {
     Reqwest(reqwest::Client, reqwest::Url),
-    Hyper(Box<HyperClient<HttpConnector, Full<Bytes>>>, hyper::Uri),
+    Hyper(HttpClient, Arc<Target>),
 }
 
 impl Client {
@@ -43,14 +42,7 @@ impl Client {
                 twinroute::engine::http_client(),
                 url.parse().expect("an http URL"),
             ),
-            "hyper" => {
-                let mut connector = HttpConnector::new();
-                connector.set_nodelay(true);
-                let client = HyperClient::builder(TokioExecutor::new())
-                    .pool_max_idle_per_host(256)
-                    .build(connector);
-                Client::Hyper(Box::new(client), url.parse().expect("an http URL"))
-            }
+            "hyper" => Client::Hyper(HttpClient::new(), Arc::new(Target::parse(url))),
             _ => panic!("{USAGE}"),
         }
     }
@@ -61,7 +53,7 @@ impl Client {
             Client::Reqwest(client, url) => {
                 let sent = client
                     .post(url.clone())
-                    .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                    .header(CONTENT_TYPE, STRUCTURED)
                     .body(body)
                     .send()
                     .await;
@@ -72,18 +64,11 @@ impl Client {
                     Err(_) => false,
                 }
             }
+            // The sinks' own send: it reads the answer's body to its end, as reqwest's does above.
             Client::Hyper(client, url) => {
-                let request = hyper::Request::post(url.clone())
-                    .header(hyper::header::CONTENT_TYPE, CONTENT_TYPE)
-                    .body(Full::new(body))
-                    .expect("a valid request");
-                match client.request(request).await {
-                    Ok(response) => {
-                        response.status().is_success()
-                            && response.into_body().collect().await.is_ok()
-                    }
-                    Err(_) => false,
-                }
+                let mut headers = HeaderMap::with_capacity(1);
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
+                client.post(url, headers, body).await.received
             }
         }
     }

@@ -71,8 +71,11 @@ pub struct RunOptions {
     pub writer: WriterSettings,
     /// Show a live progress display on stderr (real time on a terminal).
     pub progress: bool,
-    /// The one HTTP client every HTTP sink and store shares (keep-alive pooling).
+    /// The HTTP client dead-letter blob stores and Entra tokens share (reqwest, which
+    /// azure_identity needs).
     pub http: reqwest::Client,
+    /// The one HTTP client every Event Grid and Webhook sink shares (keep-alive pooling).
+    pub sink_http: crate::sink::http::HttpClient,
     /// Stop (and drain) as soon as the workload is generated, rather than waiting for every
     /// retry to end (benchmarks).
     pub stop_after_generation: bool,
@@ -95,11 +98,13 @@ impl Default for RunOptions {
             stop_after_generation: false,
             progress: false,
             http: http_client(),
+            sink_http: crate::sink::http::HttpClient::new(),
         }
     }
 }
 
-/// The shared HTTP client: rustls, keep-alive pooling, HTTP/2 where the server offers it.
+/// The reqwest client of dead-letter blob stores and Entra tokens: rustls, keep-alive pooling,
+/// HTTP/2 where the server offers it.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -227,7 +232,7 @@ fn build_endpoints(
                     let topic =
                         event_grid_topic(topic_resource_id.as_deref(), Some(url), &endpoint.name);
                     Box::new(EventGridSink::new(
-                        http.clone(),
+                        options.sink_http.clone(),
                         url,
                         keys,
                         *input_schema,
@@ -243,7 +248,7 @@ fn build_endpoints(
                         headers,
                     },
                 ) => Box::new(WebhookSink::new(
-                    http.clone(),
+                    options.sink_http.clone(),
                     uri,
                     *mode,
                     headers,

@@ -255,7 +255,7 @@ fn event_grid_schema_dead_letters_hold_the_event_grid_event_as_it_would_have_bee
         serde_json::json!({ "seed": 8, "twins": 60, "count": 200 }),
     ));
     let sink = EventGridSink::new(
-        reqwest::Client::new(),
+        twinroute::sink::http::HttpClient::new(),
         topic_endpoint,
         vec![Secret::new("k".to_owned())],
         InputSchema::EventGrid,

@@ -340,7 +340,7 @@ impl RetryScheduleConfig {
                     None => Some(2.0),
                     Some(f) if f.is_finite() && f >= 1.0 => Some(f),
                     Some(f) => {
-                        c.push(&at("factor"), format!("must be at least 1, found {f}"));
+                        c.push(at("factor"), format!("must be at least 1, found {f}"));
                         None
                     }
                 };
@@ -388,7 +388,7 @@ impl RetryScheduleConfig {
                     Some(s) => c.seconds(&at("thenEverySeconds"), s),
                     None if delays.is_empty() => {
                         c.push(
-                            &at("delaysSeconds"),
+                            at("delaysSeconds"),
                             "must not be empty when thenEverySeconds is absent",
                         );
                         None

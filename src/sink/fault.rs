@@ -23,7 +23,7 @@ use std::time::Duration;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::config::{FaultSettings, LatencySettings};
+use crate::config::FaultSettings;
 use crate::delivery::classify::AttemptResult;
 
 /// The standard normal's 99th percentile, used to fit the log-normal's σ to p50/p99.
@@ -269,6 +269,7 @@ impl FaultModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LatencySettings;
     use crate::config::{FailureSettings, OutageSettings, ThrottleSettings};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;

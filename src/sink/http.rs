@@ -1,13 +1,16 @@
 //! Real HTTP delivery: Event Grid topics and plain CloudEvents webhooks, over the run's one shared
-//! `reqwest` client (rustls, keep-alive pooling, HTTP/2 where the server offers it). The worker
-//! applies the per-attempt timeout and classifies the answer; a sink only builds and sends.
+//! [`HttpClient`] (hyper-util's pooled client: rustls, keep-alive, HTTP/2 where the server offers
+//! it; [`client`] says why not reqwest). The worker applies the per-attempt timeout and
+//! classifies the answer; a sink only builds and sends.
+
+pub mod client;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 
@@ -18,6 +21,8 @@ use crate::delivery::routed::Delivery;
 use crate::event::Event;
 use crate::secret::Secret;
 
+pub use client::{HttpClient, Target};
+
 /// Event Grid refuses an event larger than this (1 MB); twinroute refuses it locally as 413.
 pub const EVENT_GRID_MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// `api-version` added to a `TopicEndpoint` that has none.
@@ -25,43 +30,12 @@ pub const EVENT_GRID_API_VERSION: &str = "2018-01-01";
 /// Event Grid's `eventTime` for events without `time` (telemetry), as ADT's examples show.
 const NO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// The endpoint's URL, parsed once (a request built from a string parses it, IDNA included,
-/// every time). Configuration has checked the scheme; an unparsable URL becomes one that fails
-/// every attempt with a connection error.
-fn parse_url(url: &str) -> reqwest::Url {
-    reqwest::Url::parse(url)
-        .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("a valid URL"))
-}
-
-/// Sends a request and turns what came back into an [`Answer`].
-async fn send(request: reqwest::RequestBuilder) -> Answer {
-    match request.send().await {
-        Ok(response) => {
-            let retry_after = retry_after(response.headers());
-            let status = response.status().as_u16();
-            // Read the body so the connection goes back to the pool.
-            let _ = response.bytes().await;
-            Answer::observed(AttemptResult::Status {
-                status,
-                retry_after,
-            })
-        }
-        Err(error) if error.is_timeout() => Answer::observed(AttemptResult::Timeout),
-        // reqwest's errors print the URL; nothing of the error is kept, only its class.
-        Err(_) => Answer::observed(AttemptResult::ConnectionError),
-    }
-}
-
-/// `Retry-After` in seconds (the form Event Grid and Azure services send).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Duration::try_from_secs_f64(seconds).ok()
+/// A secret as a header value, marked sensitive (hyper's `Debug` then prints no value); `None`
+/// when it cannot be one (a control character), so it is never sent half-way.
+fn secret_header(secret: &Secret) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(secret.expose()).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// `[e1,e2,…]` from the events' shared bytes.
@@ -78,12 +52,18 @@ fn json_array<'a>(items: impl Iterator<Item = &'a [u8]>) -> Bytes {
     body.freeze()
 }
 
+/// The header an Event Grid topic takes its access key in.
+const AEG_SAS_KEY: HeaderName = HeaderName::from_static("aeg-sas-key");
+
 /// An Event Grid topic (`endpointType: EventGrid`).
 pub struct EventGridSink {
-    client: reqwest::Client,
+    client: HttpClient,
     /// Parsed once: building a request from a string parses it (and runs IDNA) every time.
-    url: reqwest::Url,
-    keys: Vec<Secret>,
+    url: Arc<Target>,
+    /// `aeg-sas-key` values, made once (an attempt clones no string). A key that cannot be a
+    /// header value (configuration refuses none today) is sent as an empty one, which the topic
+    /// answers 401, so the other key is still tried.
+    keys: Arc<[HeaderValue]>,
     /// Index in `keys` of the key that last worked.
     preferred: Arc<AtomicUsize>,
     schema: InputSchema,
@@ -94,7 +74,7 @@ pub struct EventGridSink {
 impl EventGridSink {
     /// A sink posting to `topic_endpoint` with `keys` (`accessKey1`, then `accessKey2`).
     pub fn new(
-        client: reqwest::Client,
+        client: HttpClient,
         topic_endpoint: &str,
         keys: Vec<Secret>,
         schema: InputSchema,
@@ -110,8 +90,11 @@ impl EventGridSink {
         };
         EventGridSink {
             client,
-            url: parse_url(&url),
-            keys,
+            url: Arc::new(Target::parse(&url)),
+            keys: keys
+                .iter()
+                .map(|key| secret_header(key).unwrap_or(HeaderValue::from_static("")))
+                .collect(),
             preferred: Arc::new(AtomicUsize::new(0)),
             schema,
             limits,
@@ -170,12 +153,10 @@ impl Sink for EventGridSink {
             let mut answer = Answer::observed(AttemptResult::status(401));
             // The preferred key first; on 401 the other key, as ADT uses accessKey2.
             for index in (first..keys.len()).chain(0..first) {
-                let request = client
-                    .post(url.clone())
-                    .header(CONTENT_TYPE, content_type)
-                    .header("aeg-sas-key", keys[index].expose())
-                    .body(body.clone());
-                answer = send(request).await;
+                let mut headers = HeaderMap::with_capacity(2);
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                headers.insert(AEG_SAS_KEY, keys[index].clone());
+                answer = client.post(&url, headers, body.clone()).await;
                 if !matches!(answer.result, AttemptResult::Status { status: 401, .. }) {
                     preferred.store(index, Relaxed);
                     break;
@@ -237,8 +218,8 @@ impl Serialize for EventGridData<'_> {
 
 /// A plain HTTP consumer of CloudEvents (`endpointType: Webhook`, a twinroute extension).
 pub struct WebhookSink {
-    client: reqwest::Client,
-    url: reqwest::Url,
+    client: HttpClient,
+    url: Arc<Target>,
     mode: WebhookMode,
     headers: HeaderMap,
     limits: BatchLimits,
@@ -247,7 +228,7 @@ pub struct WebhookSink {
 impl WebhookSink {
     /// A sink posting to `url` in `mode`, with static `headers` (values may be secrets).
     pub fn new(
-        client: reqwest::Client,
+        client: HttpClient,
         url: &str,
         mode: WebhookMode,
         headers: &[(String, Secret)],
@@ -258,13 +239,13 @@ impl WebhookSink {
             .filter_map(|(name, value)| {
                 Some((
                     HeaderName::from_bytes(name.as_bytes()).ok()?,
-                    HeaderValue::from_str(value.expose()).ok()?,
+                    secret_header(value)?,
                 ))
             })
             .collect();
         WebhookSink {
             client,
-            url: parse_url(url),
+            url: Arc::new(Target::parse(url)),
             mode,
             headers,
             limits,
@@ -352,12 +333,10 @@ impl Sink for WebhookSink {
 
     fn attempt(&mut self, batch: &[Delivery], _now: Duration) -> Attempt {
         let (headers, body) = self.request(batch);
-        let request = self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(body);
-        Attempt::Pending(Box::pin(send(request)))
+        let (client, url) = (self.client.clone(), Arc::clone(&self.url));
+        Attempt::Pending(Box::pin(
+            async move { client.post(&url, headers, body).await },
+        ))
     }
 }
 
@@ -479,7 +458,7 @@ mod tests {
         )]);
         let delivery = Delivery::new(Arc::new(Serialized::new(event)), 0, Duration::ZERO);
         let mut sink = EventGridSink::new(
-            reqwest::Client::new(),
+            HttpClient::new(),
             "http://127.0.0.1:9/api/events",
             vec![Secret::new("k")],
             InputSchema::CloudEvents,
@@ -496,7 +475,7 @@ mod tests {
     fn topic_endpoint_gets_the_api_version_when_it_has_none() {
         let sink = |url: &str| {
             EventGridSink::new(
-                reqwest::Client::new(),
+                HttpClient::new(),
                 url,
                 vec![],
                 InputSchema::CloudEvents,

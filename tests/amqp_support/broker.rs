@@ -456,9 +456,7 @@ async fn serve_connection(io: tokio::io::DuplexStream, inner: Arc<Inner>) {
     // transfer at a time, the client's 2 048-transfer window (the default) ran out after 32
     // transfers per link, long before any link renewed its credit, and every link stalled. A
     // window this broker cannot exhaust in any test keeps flow control to the link credit.
-    let session_acceptor = SessionAcceptor::builder()
-        .incoming_window(u32::MAX)
-        .build();
+    let session_acceptor = SessionAcceptor::builder().incoming_window(u32::MAX).build();
     while let Ok(session) = session_acceptor.accept(&mut connection).await {
         inner.activity.sessions.fetch_add(1, Relaxed);
         let task = tokio::spawn(serve_session(session, inner.clone(), replies.clone()));
