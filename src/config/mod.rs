@@ -14,6 +14,7 @@ mod raw;
 mod settings;
 mod simulate;
 mod validate;
+mod workload;
 
 use std::path::Path;
 

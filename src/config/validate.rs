@@ -3,35 +3,29 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::delivery::{DEFAULT_DEAD_LETTER_RETENTION, DeliveryConfig, DeliverySettings};
 use super::raw::*;
 use super::settings::*;
 use super::simulate::SimulateConfig;
-use super::{Overrides, Problems, join, section};
+use super::workload::workload;
+use super::{Overrides, Problem, Problems, join, section};
 use crate::clock::{Clock, Timestamp};
 use crate::deadletter::sas::{check_identity_uri, check_sas_uri};
-use crate::event::EventType;
 use crate::filter::Filter;
-use crate::generator::{DEFAULT_MIX, DEFAULT_START_TIME, RateShape, Step, WorkloadSettings};
+use crate::generator::{DEFAULT_START_TIME, WorkloadSettings};
 use crate::secret::{Secret, is_masked, mask_uri};
 
 /// ADT's limit on endpoints per instance (not adjustable).
 pub const MAX_ENDPOINTS: usize = 6;
 /// ADT's default limit on routes per instance.
 pub const MAX_ROUTES: usize = 6;
-/// ADT's default limit on twins per instance (adt-facts §4).
-pub const MAX_TWINS: u32 = 2_000_000;
 /// The host name used when the file names none.
 pub const DEFAULT_HOST_NAME: &str = "twinroute.api.wus2.digitaltwins.azure.net";
-/// Twins in the pool when the workload names no number.
-pub const DEFAULT_TWINS: u32 = 1000;
-/// Events generated when the workload names neither `count` nor `durationSeconds`.
-pub const DEFAULT_COUNT: u64 = 10_000;
 
 pub(super) fn validate(value: &Value, overrides: &Overrides) -> Result<Settings, Problems> {
     let mut problems = Problems::default();
@@ -71,7 +65,7 @@ pub(super) fn validate(value: &Value, overrides: &Overrides) -> Result<Settings,
     let (workload, seed_source) = workload.ok_or_else(Problems::default)?;
     Ok(Settings {
         host_name,
-        endpoints: endpoints.into_iter().flatten().collect(),
+        endpoints,
         routes,
         workload,
         seed_source,
@@ -109,12 +103,12 @@ pub fn endpoint_name_problem(name: &str) -> Option<String> {
     (!ok).then(|| format!("{rule} (ARM's endpoint-name pattern), found '{name}'"))
 }
 
-/// `None` per endpoint that was refused, so routes can still tell "exists but broken" from "missing".
+/// The endpoints that passed, in file order.
 fn endpoints(
     value: Option<&Value>,
     enforce: bool,
     problems: &mut Problems,
-) -> Vec<Option<EndpointSettings>> {
+) -> Vec<EndpointSettings> {
     let Some(map) =
         value.and_then(|v| section::<IndexMap<String, Value>>(v, "endpoints", problems))
     else {
@@ -130,10 +124,13 @@ fn endpoints(
         );
     }
     map.iter()
-        .map(|(name, value)| endpoint(name, value, problems))
+        .filter_map(|(name, value)| endpoint(name, value, problems))
         .collect()
 }
 
+/// One endpoint, `None` if anything about it was refused. What every kind shares is checked
+/// here (the name, the ARM envelope, the type and authentication, fields of other kinds,
+/// dead-letters, `delivery` and `simulate`); each kind's own rules are one function below.
 fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<EndpointSettings> {
     let path = join("endpoints", name);
     let before = problems.len();
@@ -150,362 +147,50 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         );
     }
     let props_path = join(&path, "properties");
-    let props = section::<EndpointPropertiesConfig>(&config.properties, &props_path, problems)?;
-    let simulated = config.simulate.is_some();
-    let at = |field: &str| join(&props_path, field);
-
-    let endpoint_type = match props.endpoint_type.as_deref() {
-        Some("EventGrid") => EndpointType::EventGrid,
-        Some("EventHub") => EndpointType::EventHub,
-        Some("ServiceBus") => EndpointType::ServiceBus,
-        Some("Webhook") => EndpointType::Webhook,
-        Some(other) => {
-            problems.push(
-                at("endpointType"),
-                format!("must be EventGrid, EventHub, ServiceBus or (twinroute) Webhook, found '{other}'"),
-            );
-            return None;
-        }
-        None => {
-            problems.push(
-                at("endpointType"),
-                "is required (EventGrid, EventHub, ServiceBus or Webhook)",
-            );
-            return None;
-        }
+    let raw = section::<EndpointPropertiesConfig>(&config.properties, &props_path, problems)?;
+    let endpoint_type = endpoint_type(&raw, &props_path, problems)?;
+    let props = Properties {
+        authentication: authentication(&raw, &props_path, problems),
+        raw: &raw,
+        path: props_path,
+        simulated: config.simulate.is_some(),
     };
-    let authentication = match props.authentication_type.as_deref() {
-        None | Some("KeyBased") => AuthenticationType::KeyBased,
-        Some("IdentityBased") => AuthenticationType::IdentityBased,
-        Some(other) => {
-            problems.push(
-                at("authenticationType"),
-                format!("must be KeyBased or IdentityBased, found '{other}'"),
-            );
-            AuthenticationType::KeyBased
-        }
-    };
-    let key_based = authentication == AuthenticationType::KeyBased;
-
-    // Fields that belong to another endpoint type are refused, as ARM's discriminated schema does.
-    {
-        use EndpointType::{EventGrid as G, EventHub as H, ServiceBus as B, Webhook as W};
-        let fields: [(&str, bool, &[EndpointType]); 16] = [
-            (
-                "connectionStringPrimaryKey",
-                props.connection_string_primary_key.is_some(),
-                &[H],
-            ),
-            (
-                "connectionStringSecondaryKey",
-                props.connection_string_secondary_key.is_some(),
-                &[H],
-            ),
-            (
-                "primaryConnectionString",
-                props.primary_connection_string.is_some(),
-                &[B],
-            ),
-            (
-                "secondaryConnectionString",
-                props.secondary_connection_string.is_some(),
-                &[B],
-            ),
-            ("endpointUri", props.endpoint_uri.is_some(), &[H, B, W]),
-            ("entityPath", props.entity_path.is_some(), &[H, B]),
-            ("TopicEndpoint", props.topic_endpoint.is_some(), &[G]),
-            ("accessKey1", props.access_key1.is_some(), &[G]),
-            ("accessKey2", props.access_key2.is_some(), &[G]),
-            ("inputSchema", props.input_schema.is_some(), &[G]),
-            ("topicResourceId", props.topic_resource_id.is_some(), &[G]),
-            ("mode", props.mode.is_some(), &[W]),
-            ("headers", props.headers.is_some(), &[W]),
-            ("identity", props.identity.is_some(), &[H, B]),
-            ("deadLetterUri", props.dead_letter_uri.is_some(), &[G, H, B]),
-            (
-                "deadLetterSecret",
-                props.dead_letter_secret.is_some(),
-                &[G, H, B, W],
-            ),
-        ];
-        for (field, present, allowed) in fields {
-            if present && !allowed.contains(&endpoint_type) {
-                problems.push(
-                    at(field),
-                    format!("is not a property of {} endpoints", endpoint_type.as_str()),
-                );
-            }
-        }
-    }
-
-    let mut secret = |field: &str, value: &Option<String>| -> Option<Secret> {
-        let value = value.as_ref()?;
-        if is_masked(value) {
-            problems.push(
-                at(field),
-                "is masked, as ARM returns secrets on read; paste the real value",
-            );
-        } else if value.trim().is_empty() {
-            problems.push(at(field), "is empty");
-        }
-        Some(Secret::new(value.clone()))
-    };
+    foreign_fields(&props, endpoint_type, problems);
 
     let connection = match endpoint_type {
-        EndpointType::EventGrid => {
-            let access_key1 = secret("accessKey1", &props.access_key1);
-            let access_key2 = secret("accessKey2", &props.access_key2);
-            Connection::EventGrid {
-                topic_endpoint: props.topic_endpoint.clone(),
-                access_key1,
-                access_key2,
-                input_schema: InputSchema::CloudEvents,
-                topic_resource_id: props.topic_resource_id.clone(),
-            }
-        }
-        EndpointType::EventHub => Connection::Amqp {
-            primary: secret(
-                "connectionStringPrimaryKey",
-                &props.connection_string_primary_key,
-            ),
-            secondary: secret(
-                "connectionStringSecondaryKey",
-                &props.connection_string_secondary_key,
-            ),
-            endpoint_uri: props.endpoint_uri.clone(),
-            entity_path: props.entity_path.clone(),
-        },
-        EndpointType::Webhook => Connection::Webhook {
-            uri: props.endpoint_uri.clone(),
-            mode: WebhookMode::Binary,
-            headers: props
-                .headers
-                .iter()
-                .flatten()
-                .map(|(name, value)| (name.clone(), Secret::new(value.clone())))
-                .collect(),
-        },
-        EndpointType::ServiceBus => Connection::Amqp {
-            primary: secret("primaryConnectionString", &props.primary_connection_string),
-            secondary: secret(
-                "secondaryConnectionString",
-                &props.secondary_connection_string,
-            ),
-            endpoint_uri: props.endpoint_uri.clone(),
-            entity_path: props.entity_path.clone(),
-        },
+        EndpointType::EventGrid => event_grid(&props, problems),
+        EndpointType::EventHub => event_hub(&props, problems),
+        EndpointType::ServiceBus => service_bus(&props, problems),
+        EndpointType::Webhook => webhook(&props, problems),
     };
-    let connection = match connection {
-        Connection::Webhook { uri, headers, .. } => {
-            let mode = match props.mode.as_deref() {
-                None | Some("binary") => WebhookMode::Binary,
-                Some("structured") => WebhookMode::Structured,
-                Some("batch") => WebhookMode::Batch,
-                Some(other) => {
-                    problems.push(
-                        at("mode"),
-                        format!("must be binary, structured or batch, found '{other}'"),
-                    );
-                    WebhookMode::Binary
-                }
-            };
-            if authentication == AuthenticationType::IdentityBased {
-                problems.push(
-                    at("authenticationType"),
-                    "IdentityBased is not supported for Webhook endpoints",
-                );
-            }
-            match &uri {
-                Some(uri) if !(uri.starts_with("http://") || uri.starts_with("https://")) => {
-                    problems.push(
-                        at("endpointUri"),
-                        "must be an http:// or https:// URL for Webhook endpoints",
-                    )
-                }
-                None if !simulated => {
-                    problems.push(at("endpointUri"), "is required for Webhook endpoints")
-                }
-                _ => {}
-            }
-            for (name, _) in &headers {
-                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    problems.push(
-                        join(&at("headers"), name),
-                        "is not a valid HTTP header name",
-                    );
-                }
-            }
-            Connection::Webhook { uri, mode, headers }
-        }
-        Connection::EventGrid {
-            topic_endpoint,
-            access_key1,
-            access_key2,
-            topic_resource_id,
-            ..
-        } => {
-            let input_schema = match props.input_schema.as_deref() {
-                None | Some("CloudEventSchemaV1_0") => InputSchema::CloudEvents,
-                Some("EventGridSchema") => InputSchema::EventGrid,
-                Some(other) => {
-                    problems.push(
-                        at("inputSchema"),
-                        format!("must be CloudEventSchemaV1_0 or EventGridSchema, found '{other}'"),
-                    );
-                    InputSchema::CloudEvents
-                }
-            };
-            if authentication == AuthenticationType::IdentityBased {
-                problems.push(
-                    at("authenticationType"),
-                    "IdentityBased is not supported for EventGrid endpoints (ADT supports identity only for EventHub and ServiceBus)",
-                );
-            }
-            if let Some(url) = &topic_endpoint
-                && !(url.starts_with("https://") || url.starts_with("http://"))
-            {
-                problems.push(
-                    at("TopicEndpoint"),
-                    format!("must be an http(s) URL, found '{}'", mask_uri(url)),
-                );
-            }
-            if !simulated {
-                if topic_endpoint.is_none() {
-                    problems.push(at("TopicEndpoint"), "is required for EventGrid endpoints");
-                }
-                if access_key1.is_none() {
-                    problems.push(at("accessKey1"), "is required for EventGrid endpoints");
-                }
-            }
-            Connection::EventGrid {
-                topic_endpoint,
-                access_key1,
-                access_key2,
-                input_schema,
-                topic_resource_id,
-            }
-        }
-        Connection::Amqp {
-            primary,
-            secondary,
-            endpoint_uri,
-            entity_path,
-        } => {
-            let (primary_field, secondary_field) = match endpoint_type {
-                EndpointType::ServiceBus => {
-                    ("primaryConnectionString", "secondaryConnectionString")
-                }
-                _ => ("connectionStringPrimaryKey", "connectionStringSecondaryKey"),
-            };
-            for (field, value) in [(primary_field, &primary), (secondary_field, &secondary)] {
-                if let Some(value) = value
-                    && !is_masked(value.expose())
-                    && let Some(message) = connection_string_problem(value.expose())
-                {
-                    problems.push(at(field), message);
-                }
-            }
-            if let Some(uri) = &endpoint_uri
-                && !uri.starts_with("sb://")
-            {
-                problems.push(at("endpointUri"), "must start with sb://");
-            }
-            if key_based {
-                if primary.is_none() && !simulated {
-                    problems.push(
-                        at(primary_field),
-                        format!(
-                            "is required for KeyBased {} endpoints",
-                            endpoint_type.as_str()
-                        ),
-                    );
-                }
-            } else {
-                for (field, value) in [
-                    (primary_field, primary.is_some()),
-                    (secondary_field, secondary.is_some()),
-                ] {
-                    if value {
-                        problems.push(at(field), "is for KeyBased endpoints; IdentityBased endpoints use endpointUri and entityPath");
-                    }
-                }
-                if !simulated {
-                    if endpoint_uri.is_none() {
-                        problems.push(
-                            at("endpointUri"),
-                            "is required for IdentityBased endpoints (sb://<namespace>/)",
-                        );
-                    }
-                    if entity_path.is_none() {
-                        problems.push(at("entityPath"), "is required for IdentityBased endpoints");
-                    }
-                }
-            }
-            Connection::Amqp {
-                primary,
-                secondary,
-                endpoint_uri,
-                entity_path,
-            }
-        }
-    };
-
-    let dead_letter = match (
-        &props.dead_letter_secret,
-        &props.dead_letter_uri,
-        authentication,
-    ) {
-        (Some(_), _, AuthenticationType::IdentityBased) => {
-            problems.push(
-                at("deadLetterSecret"),
-                "is for KeyBased endpoints; IdentityBased endpoints use deadLetterUri",
-            );
-            None
-        }
-        (_, Some(_), AuthenticationType::KeyBased) => {
-            problems.push(at("deadLetterUri"), "is for IdentityBased endpoints; KeyBased endpoints use deadLetterSecret (a container SAS URI)");
-            None
-        }
-        (Some(secret), _, _) => dead_letter_secret(secret, &at("deadLetterSecret"), problems),
-        (_, Some(uri), _) => {
-            if !uri.starts_with("https://") && !uri.starts_with("http://") {
-                problems.push(at("deadLetterUri"), "must be a blob container URL (https://<account>.blob.core.windows.net/<container>)");
-            } else if let Err(error) = check_identity_uri(uri) {
-                problems.push(at("deadLetterUri"), error.to_string());
-            }
-            Some(DeadLetterLocation::BlobIdentity(uri.clone()))
-        }
-        (None, None, _) => None,
-    };
-
+    let dead_letter = dead_letter(&props, problems);
     let delivery = match &config.delivery {
         None => Some(DeliverySettings::default()),
-        Some(value) => section::<DeliveryConfig>(value, &join(&path, "delivery"), problems)
-            .and_then(|d| {
-                d.validate()
-                    .map_err(|found| problems.nest(&join(&path, "delivery"), found))
-                    .ok()
-            }),
+        Some(value) => subsection(
+            value,
+            &join(&path, "delivery"),
+            problems,
+            DeliveryConfig::validate,
+        ),
     };
-    let simulate = match &config.simulate {
-        None => None,
-        Some(value) => section::<SimulateConfig>(value, &join(&path, "simulate"), problems)
-            .and_then(|s| {
-                s.validate()
-                    .map_err(|found| problems.nest(&join(&path, "simulate"), found))
-                    .ok()
-            }),
-    };
+    let simulate = config.simulate.as_ref().and_then(|value| {
+        subsection(
+            value,
+            &join(&path, "simulate"),
+            problems,
+            SimulateConfig::validate,
+        )
+    });
     if problems.len() > before {
         return None;
     }
     Some(EndpointSettings {
         name: name.to_owned(),
         endpoint_type,
-        authentication,
+        authentication: props.authentication,
         connection,
         dead_letter,
-        user_assigned_identity: props
+        user_assigned_identity: raw
             .identity
             .as_ref()
             .and_then(|i| i.user_assigned_identity.clone()),
@@ -513,6 +198,402 @@ fn endpoint(name: &str, value: &Value, problems: &mut Problems) -> Option<Endpoi
         simulate,
         raw: (config.delivery, config.simulate),
     })
+}
+
+/// An endpoint's `properties` as written, where they are, and the two facts that decide which
+/// of them are required.
+struct Properties<'a> {
+    /// As written.
+    raw: &'a EndpointPropertiesConfig,
+    /// The JSON path of `properties`.
+    path: String,
+    /// `authenticationType`, checked.
+    authentication: AuthenticationType,
+    /// A simulated endpoint needs no address and no key.
+    simulated: bool,
+}
+
+impl Properties<'_> {
+    /// The JSON path of one property.
+    fn at(&self, field: &str) -> String {
+        join(&self.path, field)
+    }
+
+    /// A key or connection string: refused when masked (as ARM returns secrets on read) or empty.
+    fn secret(
+        &self,
+        field: &str,
+        value: &Option<String>,
+        problems: &mut Problems,
+    ) -> Option<Secret> {
+        let value = value.as_ref()?;
+        if is_masked(value) {
+            problems.push(
+                self.at(field),
+                "is masked, as ARM returns secrets on read; paste the real value",
+            );
+        } else if value.trim().is_empty() {
+            problems.push(self.at(field), "is empty");
+        }
+        Some(Secret::new(value.clone()))
+    }
+}
+
+/// `endpointType`; `None` when missing or unknown, since nothing else can be checked then.
+fn endpoint_type(
+    raw: &EndpointPropertiesConfig,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<EndpointType> {
+    match raw.endpoint_type.as_deref() {
+        Some("EventGrid") => Some(EndpointType::EventGrid),
+        Some("EventHub") => Some(EndpointType::EventHub),
+        Some("ServiceBus") => Some(EndpointType::ServiceBus),
+        Some("Webhook") => Some(EndpointType::Webhook),
+        Some(other) => {
+            problems.push(
+                join(path, "endpointType"),
+                format!("must be EventGrid, EventHub, ServiceBus or (twinroute) Webhook, found '{other}'"),
+            );
+            None
+        }
+        None => {
+            problems.push(
+                join(path, "endpointType"),
+                "is required (EventGrid, EventHub, ServiceBus or Webhook)",
+            );
+            None
+        }
+    }
+}
+
+/// `authenticationType`, `KeyBased` when absent (and, after a problem, so that the rest is
+/// still checked).
+fn authentication(
+    raw: &EndpointPropertiesConfig,
+    path: &str,
+    problems: &mut Problems,
+) -> AuthenticationType {
+    match raw.authentication_type.as_deref() {
+        None | Some("KeyBased") => AuthenticationType::KeyBased,
+        Some("IdentityBased") => AuthenticationType::IdentityBased,
+        Some(other) => {
+            problems.push(
+                join(path, "authenticationType"),
+                format!("must be KeyBased or IdentityBased, found '{other}'"),
+            );
+            AuthenticationType::KeyBased
+        }
+    }
+}
+
+/// Fields that belong to another endpoint type are refused, as ARM's discriminated schema does.
+fn foreign_fields(props: &Properties, endpoint_type: EndpointType, problems: &mut Problems) {
+    use EndpointType::{EventGrid as G, EventHub as H, ServiceBus as B, Webhook as W};
+    let raw = props.raw;
+    let fields: [(&str, bool, &[EndpointType]); 16] = [
+        (
+            "connectionStringPrimaryKey",
+            raw.connection_string_primary_key.is_some(),
+            &[H],
+        ),
+        (
+            "connectionStringSecondaryKey",
+            raw.connection_string_secondary_key.is_some(),
+            &[H],
+        ),
+        (
+            "primaryConnectionString",
+            raw.primary_connection_string.is_some(),
+            &[B],
+        ),
+        (
+            "secondaryConnectionString",
+            raw.secondary_connection_string.is_some(),
+            &[B],
+        ),
+        ("endpointUri", raw.endpoint_uri.is_some(), &[H, B, W]),
+        ("entityPath", raw.entity_path.is_some(), &[H, B]),
+        ("TopicEndpoint", raw.topic_endpoint.is_some(), &[G]),
+        ("accessKey1", raw.access_key1.is_some(), &[G]),
+        ("accessKey2", raw.access_key2.is_some(), &[G]),
+        ("inputSchema", raw.input_schema.is_some(), &[G]),
+        ("topicResourceId", raw.topic_resource_id.is_some(), &[G]),
+        ("mode", raw.mode.is_some(), &[W]),
+        ("headers", raw.headers.is_some(), &[W]),
+        ("identity", raw.identity.is_some(), &[H, B]),
+        ("deadLetterUri", raw.dead_letter_uri.is_some(), &[G, H, B]),
+        (
+            "deadLetterSecret",
+            raw.dead_letter_secret.is_some(),
+            &[G, H, B, W],
+        ),
+    ];
+    for (field, present, allowed) in fields {
+        if present && !allowed.contains(&endpoint_type) {
+            problems.push(
+                props.at(field),
+                format!("is not a property of {} endpoints", endpoint_type.as_str()),
+            );
+        }
+    }
+}
+
+/// `EventGrid`: `TopicEndpoint` and `accessKey1` (`accessKey2` optional), the topic's input
+/// schema; KeyBased only.
+fn event_grid(props: &Properties, problems: &mut Problems) -> Connection {
+    let raw = props.raw;
+    let access_key1 = props.secret("accessKey1", &raw.access_key1, problems);
+    let access_key2 = props.secret("accessKey2", &raw.access_key2, problems);
+    let input_schema = match raw.input_schema.as_deref() {
+        None | Some("CloudEventSchemaV1_0") => InputSchema::CloudEvents,
+        Some("EventGridSchema") => InputSchema::EventGrid,
+        Some(other) => {
+            problems.push(
+                props.at("inputSchema"),
+                format!("must be CloudEventSchemaV1_0 or EventGridSchema, found '{other}'"),
+            );
+            InputSchema::CloudEvents
+        }
+    };
+    if props.authentication == AuthenticationType::IdentityBased {
+        problems.push(
+            props.at("authenticationType"),
+            "IdentityBased is not supported for EventGrid endpoints (ADT supports identity only for EventHub and ServiceBus)",
+        );
+    }
+    if let Some(url) = &raw.topic_endpoint
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        problems.push(
+            props.at("TopicEndpoint"),
+            format!("must be an http(s) URL, found '{}'", mask_uri(url)),
+        );
+    }
+    if !props.simulated {
+        if raw.topic_endpoint.is_none() {
+            problems.push(
+                props.at("TopicEndpoint"),
+                "is required for EventGrid endpoints",
+            );
+        }
+        if access_key1.is_none() {
+            problems.push(
+                props.at("accessKey1"),
+                "is required for EventGrid endpoints",
+            );
+        }
+    }
+    Connection::EventGrid {
+        topic_endpoint: raw.topic_endpoint.clone(),
+        access_key1,
+        access_key2,
+        input_schema,
+        topic_resource_id: raw.topic_resource_id.clone(),
+    }
+}
+
+/// `EventHub`: `connectionStringPrimaryKey` (and `…SecondaryKey`) when KeyBased.
+fn event_hub(props: &Properties, problems: &mut Problems) -> Connection {
+    let raw = props.raw;
+    amqp(
+        props,
+        EndpointType::EventHub,
+        (
+            "connectionStringPrimaryKey",
+            &raw.connection_string_primary_key,
+        ),
+        (
+            "connectionStringSecondaryKey",
+            &raw.connection_string_secondary_key,
+        ),
+        problems,
+    )
+}
+
+/// `ServiceBus`: `primaryConnectionString` (and `secondaryConnectionString`) when KeyBased.
+fn service_bus(props: &Properties, problems: &mut Problems) -> Connection {
+    let raw = props.raw;
+    amqp(
+        props,
+        EndpointType::ServiceBus,
+        ("primaryConnectionString", &raw.primary_connection_string),
+        (
+            "secondaryConnectionString",
+            &raw.secondary_connection_string,
+        ),
+        problems,
+    )
+}
+
+/// What Event Hubs and Service Bus share: two connection strings (named by the kind) when
+/// KeyBased, `endpointUri` (`sb://…`) and `entityPath` when IdentityBased.
+fn amqp(
+    props: &Properties,
+    endpoint_type: EndpointType,
+    (primary_field, primary): (&str, &Option<String>),
+    (secondary_field, secondary): (&str, &Option<String>),
+    problems: &mut Problems,
+) -> Connection {
+    let raw = props.raw;
+    let primary = props.secret(primary_field, primary, problems);
+    let secondary = props.secret(secondary_field, secondary, problems);
+    for (field, value) in [(primary_field, &primary), (secondary_field, &secondary)] {
+        if let Some(value) = value
+            && !is_masked(value.expose())
+            && let Some(message) = connection_string_problem(value.expose())
+        {
+            problems.push(props.at(field), message);
+        }
+    }
+    if let Some(uri) = &raw.endpoint_uri
+        && !uri.starts_with("sb://")
+    {
+        problems.push(props.at("endpointUri"), "must start with sb://");
+    }
+    match props.authentication {
+        AuthenticationType::KeyBased => {
+            if primary.is_none() && !props.simulated {
+                problems.push(
+                    props.at(primary_field),
+                    format!(
+                        "is required for KeyBased {} endpoints",
+                        endpoint_type.as_str()
+                    ),
+                );
+            }
+        }
+        AuthenticationType::IdentityBased => {
+            for (field, value) in [
+                (primary_field, primary.is_some()),
+                (secondary_field, secondary.is_some()),
+            ] {
+                if value {
+                    problems.push(props.at(field), "is for KeyBased endpoints; IdentityBased endpoints use endpointUri and entityPath");
+                }
+            }
+            if !props.simulated {
+                if raw.endpoint_uri.is_none() {
+                    problems.push(
+                        props.at("endpointUri"),
+                        "is required for IdentityBased endpoints (sb://<namespace>/)",
+                    );
+                }
+                if raw.entity_path.is_none() {
+                    problems.push(
+                        props.at("entityPath"),
+                        "is required for IdentityBased endpoints",
+                    );
+                }
+            }
+        }
+    }
+    Connection::Amqp {
+        primary,
+        secondary,
+        endpoint_uri: raw.endpoint_uri.clone(),
+        entity_path: raw.entity_path.clone(),
+    }
+}
+
+/// `Webhook` (twinroute): an http(s) `endpointUri`, the CloudEvents `mode`, static `headers`;
+/// KeyBased only.
+fn webhook(props: &Properties, problems: &mut Problems) -> Connection {
+    let raw = props.raw;
+    let mode = match raw.mode.as_deref() {
+        None | Some("binary") => WebhookMode::Binary,
+        Some("structured") => WebhookMode::Structured,
+        Some("batch") => WebhookMode::Batch,
+        Some(other) => {
+            problems.push(
+                props.at("mode"),
+                format!("must be binary, structured or batch, found '{other}'"),
+            );
+            WebhookMode::Binary
+        }
+    };
+    if props.authentication == AuthenticationType::IdentityBased {
+        problems.push(
+            props.at("authenticationType"),
+            "IdentityBased is not supported for Webhook endpoints",
+        );
+    }
+    match &raw.endpoint_uri {
+        Some(uri) if !(uri.starts_with("http://") || uri.starts_with("https://")) => problems.push(
+            props.at("endpointUri"),
+            "must be an http:// or https:// URL for Webhook endpoints",
+        ),
+        None if !props.simulated => {
+            problems.push(props.at("endpointUri"), "is required for Webhook endpoints")
+        }
+        _ => {}
+    }
+    let headers: Vec<(String, Secret)> = raw
+        .headers
+        .iter()
+        .flatten()
+        .map(|(name, value)| (name.clone(), Secret::new(value.clone())))
+        .collect();
+    for (name, _) in &headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            problems.push(
+                join(&props.at("headers"), name),
+                "is not a valid HTTP header name",
+            );
+        }
+    }
+    Connection::Webhook {
+        uri: raw.endpoint_uri.clone(),
+        mode,
+        headers,
+    }
+}
+
+/// `deadLetterSecret` (KeyBased: a container SAS URI or a folder) or `deadLetterUri`
+/// (IdentityBased: a container URL).
+fn dead_letter(props: &Properties, problems: &mut Problems) -> Option<DeadLetterLocation> {
+    let raw = props.raw;
+    match (
+        &raw.dead_letter_secret,
+        &raw.dead_letter_uri,
+        props.authentication,
+    ) {
+        (Some(_), _, AuthenticationType::IdentityBased) => {
+            problems.push(
+                props.at("deadLetterSecret"),
+                "is for KeyBased endpoints; IdentityBased endpoints use deadLetterUri",
+            );
+            None
+        }
+        (_, Some(_), AuthenticationType::KeyBased) => {
+            problems.push(props.at("deadLetterUri"), "is for IdentityBased endpoints; KeyBased endpoints use deadLetterSecret (a container SAS URI)");
+            None
+        }
+        (Some(secret), _, _) => dead_letter_secret(secret, &props.at("deadLetterSecret"), problems),
+        (_, Some(uri), _) => {
+            if !uri.starts_with("https://") && !uri.starts_with("http://") {
+                problems.push(props.at("deadLetterUri"), "must be a blob container URL (https://<account>.blob.core.windows.net/<container>)");
+            } else if let Err(error) = check_identity_uri(uri) {
+                problems.push(props.at("deadLetterUri"), error.to_string());
+            }
+            Some(DeadLetterLocation::BlobIdentity(uri.clone()))
+        }
+        (None, None, _) => None,
+    }
+}
+
+/// A nested section (`delivery`, `simulate`) read at `path` and checked by its own `validate`,
+/// its problems nested under `path`.
+fn subsection<C: DeserializeOwned, S>(
+    value: &Value,
+    path: &str,
+    problems: &mut Problems,
+    validate: impl FnOnce(&C) -> Result<S, Vec<Problem>>,
+) -> Option<S> {
+    let config = section::<C>(value, path, problems)?;
+    validate(&config)
+        .map_err(|found| problems.nest(path, found))
+        .ok()
 }
 
 /// `Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]`, or a local emulator's.
@@ -656,9 +737,10 @@ fn scheme_like(text: &str) -> Option<(&str, &str)> {
     (shaped && scheme.len() > 1).then_some((scheme, rest))
 }
 
+/// The routes that passed, in file order.
 fn routes(
     value: Option<&Value>,
-    endpoints: &[Option<EndpointSettings>],
+    endpoints: &[EndpointSettings],
     enforce: bool,
     problems: &mut Problems,
 ) -> Vec<RouteSettings> {
@@ -675,179 +757,69 @@ fn routes(
             ),
         );
     }
-    let mut settings = Vec::new();
-    for (id, value) in &map {
-        let path = join("routes", id);
-        if id.is_empty() || id.chars().any(|c| c.is_control() || c == '/') {
-            problems.push(
-                path.clone(),
-                "route id must be non-empty, without '/' or control characters",
-            );
-        }
-        let Some(route) = section::<RouteConfig>(value, &path, problems) else {
-            continue;
-        };
-        if let Some(body_id) = &route.id
-            && body_id != id
-        {
-            problems.push(
-                join(&path, "id"),
-                format!("is '{body_id}' but the route's key is '{id}'"),
-            );
-        }
-        let Some(endpoint_name) = route.endpoint_name else {
-            problems.push(join(&path, "endpointName"), "is required");
-            continue;
-        };
-        let Some(filter) = route.filter else {
-            problems.push(
-                join(&path, "filter"),
-                "is required (use 'true' to route every event)",
-            );
-            continue;
-        };
-        let filter = match Filter::parse(&filter) {
-            Ok(filter) => Some(filter),
-            Err(error) => {
-                problems.push(
-                    format!("{}:{}", join(&path, "filter"), error.column),
-                    error.message,
-                );
-                None
-            }
-        };
-        let position = endpoints
-            .iter()
-            .position(|e| e.as_ref().is_some_and(|e| e.name == endpoint_name));
-        match position {
-            Some(endpoint) => {
-                if let Some(filter) = filter {
-                    settings.push(RouteSettings { id: id.clone(), endpoint_name, endpoint, filter })
-                }
-            }
-            None => problems.push(
-                join(&path, "endpointName"),
-                format!("names no endpoint: '{endpoint_name}' is not in endpoints (ADT: EventRouteEndpointInvalid)"),
-            ),
-        }
-    }
-    // Route endpoint indexes must point into the endpoints that survived validation.
-    let kept: Vec<usize> = endpoints
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.is_some())
-        .map(|(i, _)| i)
-        .collect();
-    for route in &mut settings {
-        route.endpoint = kept
-            .iter()
-            .position(|i| *i == route.endpoint)
-            .unwrap_or(route.endpoint);
-    }
-    settings
+    map.iter()
+        .filter_map(|(id, value)| route(id, value, endpoints, problems))
+        .collect()
 }
 
-fn workload(
-    value: Option<&Value>,
-    overrides: &Overrides,
-    limits_enforced: bool,
+/// One route, `None` if refused. Its endpoint is found among the endpoints that passed, so
+/// its index points into [`Settings::endpoints`].
+fn route(
+    id: &str,
+    value: &Value,
+    endpoints: &[EndpointSettings],
     problems: &mut Problems,
-) -> Option<(WorkloadSettings, SeedSource)> {
-    let config = match value {
-        Some(v) => section::<WorkloadConfig>(v, "workload", problems)?,
-        None => WorkloadConfig {
-            seed: None,
-            twins: None,
-            mix: None,
-            rate: None,
-            count: None,
-            duration_seconds: None,
-            start_time: None,
-        },
-    };
-    let (seed, seed_source) = match (overrides.seed, config.seed) {
-        (Some(seed), _) => (seed, SeedSource::Flag),
-        (None, Some(seed)) => (seed, SeedSource::Config),
-        (None, None) => (0, SeedSource::Clock),
-    };
-    let twins = config.twins.unwrap_or(DEFAULT_TWINS);
-    if twins == 0 {
-        problems.push("workload.twins", "must be at least 1");
-    }
-    if limits_enforced && twins > MAX_TWINS {
+) -> Option<RouteSettings> {
+    let path = join("routes", id);
+    if id.is_empty() || id.chars().any(|c| c.is_control() || c == '/') {
         problems.push(
-            "workload.twins",
-            format!(
-                "ADT allows {MAX_TWINS} twins per instance by default, found {twins}; set \"limits\": {{\"enforce\": false}} to lift this for load tests"
-            ),
+            path.clone(),
+            "route id must be non-empty, without '/' or control characters",
         );
     }
-    let mut mix = DEFAULT_MIX;
-    if let Some(weights) = &config.mix {
-        mix = [0; 7];
-        for (name, weight) in weights {
-            match EventType::from_type_str(name) {
-                Some(kind) => mix[kind.index()] = *weight,
-                None => problems.push(
-                    join("workload.mix", name),
-                    format!(
-                        "is not an ADT event type; expected one of {}",
-                        EventType::ALL.map(EventType::as_str).join(", ")
-                    ),
-                ),
-            }
-        }
-        if mix.iter().map(|w| u64::from(*w)).sum::<u64>() == 0 {
-            problems.push(
-                "workload.mix",
-                "needs at least one type with a weight above 0",
-            );
-        }
-        if mix.iter().map(|w| u64::from(*w)).sum::<u64>() > u64::from(u32::MAX) {
-            problems.push("workload.mix", "weights add up to more than 4294967295");
-        }
+    let route = section::<RouteConfig>(value, &path, problems)?;
+    if let Some(body_id) = &route.id
+        && body_id != id
+    {
+        problems.push(
+            join(&path, "id"),
+            format!("is '{body_id}' but the route's key is '{id}'"),
+        );
     }
-    let rate = match &config.rate {
-        Some(rate) => rate_shape(rate, problems),
-        None => Some(RateShape::Constant {
-            events_per_second: 1000.0,
-        }),
+    let Some(endpoint_name) = route.endpoint_name else {
+        problems.push(join(&path, "endpointName"), "is required");
+        return None;
     };
-    let duration = config
-        .duration_seconds
-        .and_then(|s| seconds(s, "workload.durationSeconds", problems));
-    let count = match (config.count, duration, overrides.count) {
-        (_, _, Some(count)) => Some(count),
-        (None, None, None) => Some(DEFAULT_COUNT),
-        (count, _, None) => count,
+    let Some(filter) = route.filter else {
+        problems.push(
+            join(&path, "filter"),
+            "is required (use 'true' to route every event)",
+        );
+        return None;
     };
-    // `--count` lifts `durationSeconds` (the run and `generate` drop it).
-    let bounded_by_duration = duration.is_some() && overrides.count.is_none();
-    if let (Some(rate), Some(count), false) = (&rate, count, bounded_by_duration) {
-        unreachable_count(rate, count, problems);
-    }
-    let start_time = config.start_time.as_ref().and_then(|text| {
-        let parsed = Timestamp::parse_rfc3339(text);
-        if parsed.is_none() {
+    let filter = match Filter::parse(&filter) {
+        Ok(filter) => Some(filter),
+        Err(error) => {
             problems.push(
-                "workload.startTime",
-                format!("must be an RFC 3339 time like 2026-01-01T00:00:00Z, found '{text}'"),
+                format!("{}:{}", join(&path, "filter"), error.column),
+                error.message,
             );
+            None
         }
-        parsed
-    });
-    Some((
-        WorkloadSettings {
-            seed,
-            twins,
-            mix,
-            rate: rate?,
-            count,
-            duration,
-            start_time,
-        },
-        seed_source,
-    ))
+    };
+    let Some(endpoint) = endpoints.iter().position(|e| e.name == endpoint_name) else {
+        problems.push(
+            join(&path, "endpointName"),
+            format!("names no endpoint: '{endpoint_name}' is not in endpoints (ADT: EventRouteEndpointInvalid)"),
+        );
+        return None;
+    };
+    Some(RouteSettings {
+        id: id.to_owned(),
+        endpoint_name,
+        endpoint,
+        filter: filter?,
+    })
 }
 
 /// A run writes no time later than: its last event's due time (`durationSeconds`, else when the
@@ -861,55 +833,34 @@ fn workload(
 fn last_time(
     workload: &WorkloadSettings,
     overrides: &Overrides,
-    endpoints: &[Option<EndpointSettings>],
+    endpoints: &[EndpointSettings],
     problems: &mut Problems,
 ) {
-    // `--count` lifts `durationSeconds`.
-    let by_duration = workload
-        .duration
-        .filter(|_| overrides.count.is_none())
-        .map(|d| d.as_secs_f64());
-    let by_count = workload
-        .count
-        .and_then(|count| workload.rate.time_to_reach(count));
-    let schedule = match (by_duration, by_count) {
-        (Some(duration), Some(count)) => duration.min(count),
-        (Some(duration), None) => duration,
-        (None, Some(count)) => count,
-        // A count the shape never reaches is refused at workload.rate already.
-        (None, None) => return,
+    // A count the shape never reaches is refused at workload.rate already.
+    let Some(schedule) = last_due(workload, overrides) else {
+        return;
     };
-    let tail = endpoints
-        .iter()
-        .flatten()
-        .map(|endpoint| {
-            let delivery = &endpoint.delivery;
-            let retention = endpoint.dead_letter.as_ref().map(|_| {
-                delivery
-                    .dead_letter_retention
-                    .unwrap_or(DEFAULT_DEAD_LETTER_RETENTION)
-            });
-            let seconds = (delivery.retry.event_time_to_live + delivery.attempt_timeout)
-                .as_secs_f64()
-                + retention.map_or(0.0, |r| r.as_secs_f64());
-            (seconds, endpoint.name.as_str(), retention.is_some())
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    let span = schedule + tail.map_or(0.0, |(seconds, _, _)| seconds);
+    let hold = longest_hold(endpoints);
+    let span = schedule + hold.as_ref().map_or(0.0, |hold| hold.seconds);
     let start = workload.start_time.unwrap_or(DEFAULT_START_TIME);
     let end = Timestamp::MAX.unix_seconds() as f64 + 1.0;
     if start.unix_seconds() as f64 + span < end {
         return;
     }
     let mut why = format!("events due over {}", human(schedule));
-    if let Some((seconds, name, dead_letters)) = tail {
+    if let Some(Hold {
+        seconds,
+        endpoint,
+        dead_letters,
+    }) = hold
+    {
         let fields = if dead_letters {
             "eventTimeToLiveInMinutes + attemptTimeoutSeconds + deadLetterRetentionHours"
         } else {
             "eventTimeToLiveInMinutes + attemptTimeoutSeconds"
         };
         why.push_str(&format!(
-            ", then up to {} at endpoints.{name} ({fields})",
+            ", then up to {} at endpoints.{endpoint} ({fields})",
             human(seconds)
         ));
     }
@@ -942,6 +893,56 @@ fn last_time(
     }
 }
 
+/// When the last event is due, in seconds after the start: at `durationSeconds` (unless
+/// `--count` lifts it) or when the rate shape reaches `count`, whichever comes first.
+fn last_due(workload: &WorkloadSettings, overrides: &Overrides) -> Option<f64> {
+    let by_duration = workload
+        .duration
+        .filter(|_| overrides.count.is_none())
+        .map(|d| d.as_secs_f64());
+    let by_count = workload
+        .count
+        .and_then(|count| workload.rate.time_to_reach(count));
+    match (by_duration, by_count) {
+        (Some(duration), Some(count)) => Some(duration.min(count)),
+        (duration, count) => duration.or(count),
+    }
+}
+
+/// How long an endpoint may keep a delivery after it is due.
+struct Hold<'a> {
+    /// Seconds: the TTL, plus the attempt timeout, plus the dead-letter retention if it
+    /// dead-letters.
+    seconds: f64,
+    /// The endpoint's name.
+    endpoint: &'a str,
+    /// Whether the retention counts.
+    dead_letters: bool,
+}
+
+/// The endpoint that may keep a delivery longest (the last of equals).
+fn longest_hold(endpoints: &[EndpointSettings]) -> Option<Hold<'_>> {
+    endpoints
+        .iter()
+        .map(|endpoint| {
+            let delivery = &endpoint.delivery;
+            let retention = endpoint.dead_letter.as_ref().map(|_| {
+                delivery
+                    .dead_letter_retention
+                    .unwrap_or(DEFAULT_DEAD_LETTER_RETENTION)
+            });
+            let seconds = (delivery.retry.event_time_to_live + delivery.attempt_timeout)
+                .as_secs_f64()
+                + retention.map_or(0.0, |r| r.as_secs_f64());
+            Hold {
+                seconds,
+                endpoint: endpoint.name.as_str(),
+                dead_letters: retention.is_some(),
+            }
+        })
+        .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+}
+
 /// A span of seconds for a message: `50 ms`, `40 s`, `28.5 h`, `3.2 days`, `7980 years`.
 fn human(seconds: f64) -> String {
     const DAY: f64 = 86_400.0;
@@ -956,207 +957,4 @@ fn human(seconds: f64) -> String {
     } else {
         format!("{:.0} years", seconds / (365.2425 * DAY))
     }
-}
-
-/// A shape whose rate is 0 from some point on can never reach a `count` larger than what it
-/// yields before: the run would wait for events that never come.
-fn unreachable_count(rate: &RateShape, count: u64, problems: &mut Problems) {
-    let Some(idle) = rate.idle_for_good() else {
-        return;
-    };
-    // The schedule places events by the midpoint rate: allow for rounding of the area.
-    let reachable = (idle.events_before + 0.5).floor() as u64;
-    if count > reachable {
-        problems.push(
-            "workload.rate",
-            format!(
-                "the rate is 0 from {}s on, after about {reachable} events, so count {count} is never reached; end on a rate above 0, lower count, or bound the run with workload.durationSeconds",
-                idle.from
-            ),
-        );
-    }
-}
-
-fn seconds(value: f64, path: &str, problems: &mut Problems) -> Option<Duration> {
-    match Duration::try_from_secs_f64(value) {
-        Ok(duration) => Some(duration),
-        Err(_) => {
-            problems.push(
-                path,
-                format!("must be a number of seconds ≥ 0, found {value}"),
-            );
-            None
-        }
-    }
-}
-
-fn rate_shape(rate: &RateConfig, problems: &mut Problems) -> Option<RateShape> {
-    let path = "workload.rate";
-    let at = |field: &str| join(path, field);
-    let required = |field: &str, value: Option<f64>, problems: &mut Problems| -> Option<f64> {
-        match value {
-            Some(v) if v.is_finite() && v >= 0.0 => Some(v),
-            Some(v) => {
-                problems.push(at(field), format!("must be a finite number ≥ 0, found {v}"));
-                None
-            }
-            None => {
-                problems.push(
-                    at(field),
-                    format!(
-                        "is required for shape '{}'",
-                        rate.shape.as_deref().unwrap_or_default()
-                    ),
-                );
-                None
-            }
-        }
-    };
-    let fields: [(&str, bool); 12] = [
-        ("eventsPerSecond", rate.events_per_second.is_some()),
-        ("fromEventsPerSecond", rate.from_events_per_second.is_some()),
-        ("toEventsPerSecond", rate.to_events_per_second.is_some()),
-        ("overSeconds", rate.over_seconds.is_some()),
-        ("steps", rate.steps.is_some()),
-        ("baseEventsPerSecond", rate.base_events_per_second.is_some()),
-        (
-            "spikeEventsPerSecond",
-            rate.spike_events_per_second.is_some(),
-        ),
-        ("atSeconds", rate.at_seconds.is_some()),
-        ("durationSeconds", rate.duration_seconds.is_some()),
-        ("meanEventsPerSecond", rate.mean_events_per_second.is_some()),
-        (
-            "amplitudeEventsPerSecond",
-            rate.amplitude_events_per_second.is_some(),
-        ),
-        ("periodSeconds", rate.period_seconds.is_some()),
-    ];
-    let allowed: &[&str] = match rate.shape.as_deref() {
-        Some("constant") => &["eventsPerSecond"],
-        Some("ramp") => &["fromEventsPerSecond", "toEventsPerSecond", "overSeconds"],
-        Some("steps") => &["steps"],
-        Some("spike") => &[
-            "baseEventsPerSecond",
-            "spikeEventsPerSecond",
-            "atSeconds",
-            "durationSeconds",
-        ],
-        Some("sine") => &[
-            "meanEventsPerSecond",
-            "amplitudeEventsPerSecond",
-            "periodSeconds",
-        ],
-        Some(other) => {
-            problems.push(
-                at("shape"),
-                format!("must be constant, ramp, steps, spike or sine, found '{other}'"),
-            );
-            return None;
-        }
-        None => {
-            problems.push(
-                at("shape"),
-                "is required (constant, ramp, steps, spike or sine)",
-            );
-            return None;
-        }
-    };
-    let shape = rate.shape.as_deref().unwrap_or_default();
-    for (field, present) in fields {
-        if present && !allowed.contains(&field) {
-            problems.push(
-                at(field),
-                format!(
-                    "does not apply to shape '{shape}' (it takes {})",
-                    allowed.join(", ")
-                ),
-            );
-        }
-    }
-    let secs = |v: f64| Duration::from_secs_f64(v);
-    let shape = match shape {
-        "constant" => RateShape::Constant {
-            events_per_second: required("eventsPerSecond", rate.events_per_second, problems)?,
-        },
-        "ramp" => {
-            let from = required("fromEventsPerSecond", rate.from_events_per_second, problems);
-            let to = required("toEventsPerSecond", rate.to_events_per_second, problems);
-            let over = required("overSeconds", rate.over_seconds, problems);
-            RateShape::Ramp {
-                from: from?,
-                to: to?,
-                over: secs(over?),
-            }
-        }
-        "steps" => {
-            let Some(steps) = &rate.steps else {
-                problems.push(at("steps"), "is required for shape 'steps'");
-                return None;
-            };
-            if steps.is_empty() {
-                problems.push(at("steps"), "needs at least one step");
-            }
-            let mut out = Vec::new();
-            for (index, step) in steps.iter().enumerate() {
-                let step_path = format!("{path}.steps[{index}]");
-                if !(step.events_per_second.is_finite() && step.events_per_second >= 0.0) {
-                    problems.push(
-                        join(&step_path, "eventsPerSecond"),
-                        "must be a finite number ≥ 0",
-                    );
-                } else if !(step.duration_seconds.is_finite() && step.duration_seconds >= 0.0) {
-                    problems.push(
-                        join(&step_path, "durationSeconds"),
-                        "must be a finite number ≥ 0",
-                    );
-                } else {
-                    out.push(Step {
-                        events_per_second: step.events_per_second,
-                        duration: secs(step.duration_seconds),
-                    });
-                }
-            }
-            RateShape::Steps(out)
-        }
-        "spike" => {
-            let base = required("baseEventsPerSecond", rate.base_events_per_second, problems);
-            let spike = required(
-                "spikeEventsPerSecond",
-                rate.spike_events_per_second,
-                problems,
-            );
-            let at_s = required("atSeconds", rate.at_seconds, problems);
-            let duration = required("durationSeconds", rate.duration_seconds, problems);
-            RateShape::Spike {
-                base: base?,
-                spike: spike?,
-                at: secs(at_s?),
-                duration: secs(duration?),
-            }
-        }
-        _ => {
-            let mean = required("meanEventsPerSecond", rate.mean_events_per_second, problems);
-            let amplitude = required(
-                "amplitudeEventsPerSecond",
-                rate.amplitude_events_per_second,
-                problems,
-            );
-            let period = required("periodSeconds", rate.period_seconds, problems);
-            if period == Some(0.0) {
-                problems.push(at("periodSeconds"), "must be above 0");
-                return None;
-            }
-            RateShape::Sine {
-                mean: mean?,
-                amplitude: amplitude?,
-                period: secs(period?),
-            }
-        }
-    };
-    if shape.peak() <= 0.0 {
-        problems.push(path, "never produces an event: every rate is 0");
-        return None;
-    }
-    Some(shape)
 }
