@@ -8,7 +8,8 @@
 //! - [`generator`]: the twin graph, the event mix and the rate shapes that drive a run.
 //! - [`filter`]: ADT's route filter language: parsed and compiled once, matched without I/O.
 //! - [`router`]: the compiled route table: which routes an event matches.
-//! - [`config`]: the instance file: ARM endpoint bodies, routes, workload; validation to settings.
+//! - [`config`]: the instance file (ARM endpoint bodies, routes, workload) and its validation into
+//!   settings: the one home of every validated setting, sinks' included; imports only leaf modules.
 //! - [`delivery`]: retry/TTL policy, the failure-code table, and the per-endpoint worker.
 //! - [`sink`]: the contract every endpoint kind implements: simulated endpoints and their faults,
 //!   Event Grid topics and webhooks over HTTP, Event Hubs and Service Bus over AMQP.

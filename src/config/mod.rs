@@ -1,11 +1,24 @@
 //! The instance file: ARM endpoint bodies, routes and the workload, read and validated into
-//! [`Settings`], the only form the runtime accepts.
+//! [`Settings`], the only form the runtime accepts. Every validated setting lives here, sinks'
+//! included ([`WebhookMode`], [`BatchLimits`], [`FaultSettings`]): sinks, the engine and the
+//! dead-letter writer import their settings from `config`, and `config` imports only leaf
+//! modules (clock, event, filter, generator, secret, the retry policy, the SAS checks), none of
+//! which imports it back.
 //!
 //! Reading is lenient in one way and strict in every other: each section is deserialized on its
 //! own so that one bad endpoint does not hide the problems of the next, and every problem of the
 //! file is reported at once, each with the file and the JSON path it concerns. Unknown fields are
 //! errors (a misspelt key would otherwise be silently ignored), and so are duplicate keys (the
 //! second would silently replace the first).
+//!
+//! - `raw.rs`: the file as written (serde, `*Config`); `duplicates.rs`: keys written twice.
+//! - `problem.rs`: [`Problem`], the one collector [`Problems`] and its value checks,
+//!   [`ConfigError`].
+//! - `validate.rs`: the file section by section: instance, endpoints (one function per endpoint
+//!   kind), routes, and the bound ADT's year-9999 timestamps put on a run.
+//! - `delivery.rs`, `simulate.rs`, `workload.rs`: an endpoint's `delivery` and `simulate`
+//!   sections and the `workload`, each `*Config` in, `*Settings` out.
+//! - `settings.rs`: the validated types, and `validate --show`'s normalized form.
 
 mod delivery;
 mod duplicates;
