@@ -66,8 +66,9 @@ impl fmt::Display for ModelProblem {
     }
 }
 
-/// The model set was refused; every problem found is listed, in file order, reading problems
-/// before cross-interface ones.
+/// The model set was refused; every problem found is listed, grouped by file in the order the
+/// files were added; within a file, problems of reading come before those between interfaces.
+/// An interface refused as a duplicate (`ModelAlreadyExists`) is not checked further.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct ModelError {
     /// Every problem (never empty).
