@@ -5,6 +5,8 @@
 //! - [`clock`]: the one clock (epoch + tokio time) and ADT's timestamp format.
 //! - [`seed`]: the master seed and the named random streams derived from it.
 //! - [`event`]: ADT's seven notification types as typed values, serialized once.
+//! - [`dtdl`]: DTDL v2/v3 models read into a resolved model store; values checked against
+//!   their schemas.
 //! - [`generator`]: the twin graph, the event mix and the rate shapes that drive a run.
 //! - [`filter`]: ADT's route filter language: parsed and compiled once, matched without I/O.
 //! - [`router`]: the compiled route table: which routes an event matches.
@@ -33,6 +35,7 @@ pub mod clock;
 pub mod config;
 pub mod deadletter;
 pub mod delivery;
+pub mod dtdl;
 pub mod engine;
 pub mod event;
 pub mod filter;
