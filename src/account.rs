@@ -13,19 +13,81 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::delivery::policy::GiveUpReason;
+use crate::delivery::routed::Delivery;
 
-/// How a delivery ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// How a delivery ended: a closed set, each ending with exactly the facts it needs, so an
+/// ending that cannot happen ("delivered, with a reason") cannot be written either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The endpoint took it.
     Delivered,
-    /// Written to the dead-letter location.
-    DeadLettered,
-    /// Given up without a dead-letter (no location, or the location refused it).
-    Dropped,
-    /// Still pending when the run was stopped early.
-    InFlight,
+    /// Written to the dead-letter location (or its spill folder) after delivery gave up.
+    DeadLettered {
+        /// Why delivery gave up.
+        reason: GiveUpReason,
+    },
+    /// Given up without a dead-letter (no location, or the location refused it): reason
+    /// `NoDeadLetterLocation`.
+    Dropped {
+        /// Why delivery gave up.
+        cause: GiveUpReason,
+    },
+    /// Still pending when the run was aborted (see [`crate::engine`], "Stopping"): reason
+    /// `ShutdownBeforeDelivery`.
+    InFlight {
+        /// Why delivery had given up, when it had and the dead-letter stage was already gone.
+        cause: Option<GiveUpReason>,
+    },
+}
+
+/// The ledger's reason for a drop: the endpoint has no dead-letter location that took it.
+const NO_DEAD_LETTER_LOCATION: &str = "NoDeadLetterLocation";
+/// The ledger's reason for an `inFlight` ending: the run was aborted first.
+const SHUTDOWN_BEFORE_DELIVERY: &str = "ShutdownBeforeDelivery";
+
+impl Outcome {
+    /// The ledger's name: `delivered`, `deadLettered`, `dropped` or `inFlight`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::DeadLettered { .. } => "deadLettered",
+            Outcome::Dropped { .. } => "dropped",
+            Outcome::InFlight { .. } => "inFlight",
+        }
+    }
+
+    /// The ledger's `reason`: none for a delivery, why delivery gave up for a dead-letter,
+    /// `NoDeadLetterLocation` for a drop, `ShutdownBeforeDelivery` for an `inFlight` ending.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Delivered => None,
+            Outcome::DeadLettered { reason } => Some(reason.as_str()),
+            Outcome::Dropped { .. } => Some(NO_DEAD_LETTER_LOCATION),
+            Outcome::InFlight { .. } => Some(SHUTDOWN_BEFORE_DELIVERY),
+        }
+    }
+
+    /// The ledger's `cause`: why delivery gave up, for an ending whose `reason` says something
+    /// else.
+    pub fn cause(&self) -> Option<GiveUpReason> {
+        match *self {
+            Outcome::Dropped { cause } => Some(cause),
+            Outcome::InFlight { cause } => cause,
+            Outcome::Delivered | Outcome::DeadLettered { .. } => None,
+        }
+    }
+
+    /// The status that ended delivery, for a `NonRetriableStatus` reason or cause.
+    pub fn status(&self) -> Option<u16> {
+        let gave_up = match *self {
+            Outcome::DeadLettered { reason } => Some(reason),
+            other => other.cause(),
+        };
+        match gave_up {
+            Some(GiveUpReason::NonRetriableStatus(status)) => Some(status),
+            _ => None,
+        }
+    }
 }
 
 /// One line of the ledger.
@@ -38,8 +100,8 @@ pub struct LedgerEntry {
     pub route: String,
     /// The route's endpoint.
     pub endpoint: String,
-    /// How it ended.
-    pub outcome: Outcome,
+    /// How it ended ([`Outcome::name`]).
+    pub outcome: &'static str,
     /// Why, unless delivered.
     pub reason: Option<&'static str>,
     /// The status of a `NonRetriableStatus` ending.
@@ -93,7 +155,7 @@ impl EndpointCounters {
     }
 }
 
-/// What ended, for [`Accounts::end`].
+/// What ended, for [`Accounts::end`]; made by [`Delivery::ending`].
 #[derive(Clone, Copy, Debug)]
 pub struct Ending<'a> {
     /// The event's id.
@@ -102,12 +164,8 @@ pub struct Ending<'a> {
     pub route: usize,
     /// Endpoint index.
     pub endpoint: usize,
-    /// How it ended.
+    /// How it ended, and why.
     pub outcome: Outcome,
-    /// Why (unless delivered).
-    pub reason: Option<GiveUpReason>,
-    /// For drops, what made delivery give up.
-    pub cause: Option<GiveUpReason>,
     /// Attempts made.
     pub attempts: u32,
     /// First attempt, since the run started.
@@ -153,21 +211,18 @@ impl Accounts {
     /// Records one ending: counts it and writes its ledger line.
     pub async fn end(&self, ending: Ending<'_>) {
         let counters = &self.endpoints[ending.endpoint];
-        let counter = match ending.outcome {
-            Outcome::Delivered => &counters.delivered,
-            Outcome::DeadLettered => &counters.dead_lettered,
-            Outcome::Dropped => &counters.dropped,
-            Outcome::InFlight => &counters.in_flight,
+        let (counter, tally) = match ending.outcome {
+            Outcome::Delivered => (&counters.delivered, None),
+            Outcome::DeadLettered { reason } => (
+                &counters.dead_lettered,
+                Some((&counters.dead_letter_reasons, reason)),
+            ),
+            Outcome::Dropped { cause } => {
+                (&counters.dropped, Some((&counters.drop_reasons, cause)))
+            }
+            Outcome::InFlight { .. } => (&counters.in_flight, None),
         };
         counter.fetch_add(1, Relaxed);
-        let tally = match ending.outcome {
-            Outcome::DeadLettered => ending.reason.map(|r| (&counters.dead_letter_reasons, r)),
-            Outcome::Dropped => ending
-                .cause
-                .or(ending.reason)
-                .map(|r| (&counters.drop_reasons, r)),
-            _ => None,
-        };
         if let Some((map, reason)) = tally {
             *map.lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -175,21 +230,14 @@ impl Accounts {
                 .or_default() += 1;
         }
         let Some(ledger) = &self.ledger else { return };
-        let status = match ending.reason {
-            Some(GiveUpReason::NonRetriableStatus(status)) => Some(status),
-            _ => match ending.cause {
-                Some(GiveUpReason::NonRetriableStatus(status)) => Some(status),
-                _ => None,
-            },
-        };
         let entry = LedgerEntry {
             event_id: ending.event_id.to_owned(),
             route: self.route_names[ending.route].clone(),
             endpoint: self.endpoint_names[ending.endpoint].clone(),
-            outcome: ending.outcome,
-            reason: ending.reason.map(|r| r.as_str()),
-            status,
-            cause: ending.cause.map(|r| r.as_str()),
+            outcome: ending.outcome.name(),
+            reason: ending.outcome.reason(),
+            status: ending.outcome.status(),
+            cause: ending.outcome.cause().map(|r| r.as_str()),
             attempts: ending.attempts,
             first_attempt_at: ending
                 .first_attempt_at
@@ -198,6 +246,22 @@ impl Accounts {
         };
         // The writer only goes away when the run is over; a send error then has nothing to lose.
         let _ = ledger.send(entry).await;
+    }
+
+    /// Ends every delivery in `held` `inFlight` at `at`, in order: the last step of a stop,
+    /// when the drain timeout has run out (the protocol is described once, in
+    /// [`crate::engine`], "Stopping"). Every stage that holds deliveries (the source's pending
+    /// batches, each endpoint's worker) hands them here when the run is aborted.
+    pub async fn end_in_flight(
+        &self,
+        endpoint: usize,
+        held: impl IntoIterator<Item = Delivery>,
+        at: Duration,
+    ) {
+        for delivery in held {
+            let outcome = Outcome::InFlight { cause: None };
+            self.end(delivery.ending(endpoint, outcome, at)).await;
+        }
     }
 
     /// The endpoint names, in file order.
@@ -223,4 +287,125 @@ pub async fn write_ledger(
     }
     out.flush()?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Serialized;
+    use crate::generator::{DEFAULT_START_TIME, sample_events};
+
+    /// The ledger line of each kind of ending, byte for byte: the reasons that are not the
+    /// policy's (`NoDeadLetterLocation`, `ShutdownBeforeDelivery`) come from the outcome.
+    #[tokio::test]
+    async fn each_outcome_writes_its_ledger_line() {
+        let clock = Clock::starting_at(DEFAULT_START_TIME);
+        let (tx, mut rx) = mpsc::channel(16);
+        let accounts = Accounts::new(vec!["ep".into()], vec!["all".into()], clock, Some(tx));
+        let event = sample_events(1, 10, 1).remove(0);
+        let mut delivery = Delivery::new(Arc::new(Serialized::new(event)), 0, Duration::ZERO);
+        let id = delivery.event.event.id;
+        let secs = Duration::from_secs;
+        let outcomes = [
+            (
+                Outcome::Delivered,
+                r#""outcome":"delivered","reason":null,"#,
+            ),
+            (
+                Outcome::DeadLettered {
+                    reason: GiveUpReason::TimeToLiveExceeded,
+                },
+                r#""outcome":"deadLettered","reason":"TimeToLiveExceeded","#,
+            ),
+            (
+                Outcome::DeadLettered {
+                    reason: GiveUpReason::NonRetriableStatus(400),
+                },
+                r#""outcome":"deadLettered","reason":"NonRetriableStatus","status":400,"#,
+            ),
+            (
+                Outcome::Dropped {
+                    cause: GiveUpReason::NonRetriableStatus(403),
+                },
+                r#""outcome":"dropped","reason":"NoDeadLetterLocation","status":403,"cause":"NonRetriableStatus","#,
+            ),
+            (
+                Outcome::Dropped {
+                    cause: GiveUpReason::MaxDeliveryAttemptsExceeded,
+                },
+                r#""outcome":"dropped","reason":"NoDeadLetterLocation","cause":"MaxDeliveryAttemptsExceeded","#,
+            ),
+            (
+                Outcome::InFlight { cause: None },
+                r#""outcome":"inFlight","reason":"ShutdownBeforeDelivery","#,
+            ),
+            (
+                Outcome::InFlight {
+                    cause: Some(GiveUpReason::MaxDeliveryAttemptsExceeded),
+                },
+                r#""outcome":"inFlight","reason":"ShutdownBeforeDelivery","cause":"MaxDeliveryAttemptsExceeded","#,
+            ),
+        ];
+        delivery.attempts = 2;
+        delivery.first_attempt_at = Some(secs(1));
+        for (outcome, middle) in outcomes {
+            accounts.end(delivery.ending(0, outcome, secs(3))).await;
+            let line = serde_json::to_string(&rx.recv().await.unwrap()).unwrap();
+            assert_eq!(
+                line,
+                format!(
+                    r#"{{"eventId":"{id}","route":"all","endpoint":"ep",{middle}"attempts":2,"firstAttemptAt":"2026-01-01T00:00:01.0000000Z","finalAt":"2026-01-01T00:00:03.0000000Z"}}"#
+                )
+            );
+        }
+        let counters = &accounts.endpoints[0];
+        let counts = [
+            &counters.delivered,
+            &counters.dead_lettered,
+            &counters.dropped,
+            &counters.in_flight,
+        ]
+        .map(|c| c.load(Relaxed));
+        assert_eq!(counts, [1, 2, 2, 2]);
+        let tally = |map: &Mutex<BTreeMap<&'static str, u64>>| map.lock().unwrap().clone();
+        assert_eq!(
+            tally(&counters.dead_letter_reasons),
+            BTreeMap::from([("NonRetriableStatus", 1), ("TimeToLiveExceeded", 1)])
+        );
+        assert_eq!(
+            tally(&counters.drop_reasons),
+            BTreeMap::from([
+                ("MaxDeliveryAttemptsExceeded", 1),
+                ("NonRetriableStatus", 1)
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn end_in_flight_ends_every_held_delivery_in_order() {
+        let clock = Clock::starting_at(DEFAULT_START_TIME);
+        let (tx, mut rx) = mpsc::channel(16);
+        let accounts = Accounts::new(vec!["ep".into()], vec!["all".into()], clock, Some(tx));
+        let held: Vec<Delivery> = sample_events(2, 10, 3)
+            .into_iter()
+            .map(|e| Delivery::new(Arc::new(Serialized::new(e)), 0, Duration::ZERO))
+            .collect();
+        let ids: Vec<String> = held.iter().map(|d| d.event.event.id.to_string()).collect();
+        accounts
+            .end_in_flight(0, held, Duration::from_secs(5))
+            .await;
+        drop(accounts);
+        let mut lines = Vec::new();
+        while let Some(entry) = rx.recv().await {
+            lines.push(entry);
+        }
+        assert_eq!(
+            lines.iter().map(|l| l.event_id.clone()).collect::<Vec<_>>(),
+            ids
+        );
+        assert!(lines.iter().all(|l| l.outcome == "inFlight"
+            && l.reason == Some("ShutdownBeforeDelivery")
+            && l.cause.is_none()
+            && l.first_attempt_at.is_none()));
+    }
 }

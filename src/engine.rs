@@ -6,6 +6,35 @@
 //! own retry schedule (up to `maxBacklog`); only then does its queue fill and the source wait,
 //! which shows as generator lag in the report. Likewise a failing dead-letter store only holds up
 //! its own endpoint's writer.
+//!
+//! # Stopping
+//!
+//! A run ends in one of two ways, and every (event, route) is accounted for in both.
+//!
+//! - **Its natural end.** The workload is generated; the source drops its queue senders; each
+//!   worker ends every delivery it holds (delivered, handed to its dead-letter writer, dropped)
+//!   and returns once its queue is closed and empty.
+//! - **A stop** (`stop` cancelled: Ctrl-C, SIGTERM, `stop_after_generation`). The source stops
+//!   generating and hands over what it has batched; the workers carry on as before, so pending
+//!   deliveries may still be delivered or given up: this is the *drain*. The report says
+//!   `stoppedEarly`.
+//!
+//! Either way, once every worker has returned, the dead-letter writers get the drain timeout to
+//! finish their pending writes (a store that keeps failing would otherwise retry for its whole
+//! retention). The run is *aborted* (the `abort` token, which only the engine cancels) when a
+//! drain timeout runs out: the stop's, counted from the stop, or the writers', counted from the
+//! last worker's return, whichever comes first. On the abort:
+//!
+//! - the source ends the batch it is still waiting to hand over `inFlight`;
+//! - each worker stops its attempts, closes its queue and ends everything it holds, and what is
+//!   left in its queue, `inFlight`;
+//! - each dead-letter writer spills every dead-letter it still holds (never `inFlight`: those
+//!   deliveries were given up already).
+//!
+//! Ending deliveries `inFlight` (reason `ShutdownBeforeDelivery`) is
+//! [`Accounts::end_in_flight`], used by the source and the workers alike. The one other
+//! `inFlight` ending is a worker that gives a delivery up while its dead-letter writer is
+//! already gone (only while the run is torn down); it keeps why delivery gave up as its `cause`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,14 +45,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::account::{self, Accounts, Ending, Outcome};
+use crate::account::{self, Accounts};
 use crate::clock::{Clock, WallTimer};
 use crate::config::{Connection, DeadLetterLocation, InputSchema, Settings};
 use crate::deadletter::blob::{BlobStore, EntraTokenSource, TokenSource, UserAssignedId};
 use crate::deadletter::folder::FolderStore;
 use crate::deadletter::writer::{DeadLetterWriter, EndpointStores, WriterSettings};
 use crate::deadletter::{BlobBody, DeadLetterStore};
-use crate::delivery::policy::GiveUpReason;
 use crate::delivery::routed::Delivery;
 use crate::delivery::worker::{Worker, WorkerSettings, WorkerStats};
 use crate::event::Serialized;
@@ -721,22 +749,9 @@ impl Source {
             },
             () = self.abort.cancelled() => batch,
         };
-        let now = self.clock.elapsed();
-        for delivery in leftover {
-            self.accounts
-                .end(Ending {
-                    event_id: &delivery.event.event.id,
-                    route: delivery.route,
-                    endpoint,
-                    outcome: Outcome::InFlight,
-                    reason: Some(GiveUpReason::ShutdownBeforeDelivery),
-                    cause: None,
-                    attempts: 0,
-                    first_attempt_at: None,
-                    final_at: now,
-                })
-                .await;
-        }
+        self.accounts
+            .end_in_flight(endpoint, leftover, self.clock.elapsed())
+            .await;
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::{BlobBody, DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path};
-use crate::account::{Accounts, Ending, Outcome};
+use crate::account::{Accounts, Outcome};
 use crate::clock::Clock;
 use crate::delivery::classify::AttemptResult;
 use crate::delivery::policy::GiveUpReason;
@@ -233,7 +233,7 @@ impl DeadLetterWriter {
     }
 
     /// Runs until the queue is closed and every dead-letter has ended, or until aborted (then
-    /// every one still pending is spilled).
+    /// every one still pending is spilled; the protocol: [`crate::engine`], "Stopping").
     pub async fn run(mut self) {
         let start = self.clock.start_instant();
         let mut open = true;
@@ -396,11 +396,11 @@ impl DeadLetterWriter {
         let job = &pending.job;
         let counters = &self.accounts.endpoints[self.endpoint];
         counters.dead_letter_pending.fetch_sub(1, Relaxed);
-        let (outcome, reason, cause) = match written {
-            Written::Stored => (Outcome::DeadLettered, job.reason, None),
+        let outcome = match written {
+            Written::Stored => Outcome::DeadLettered { reason: job.reason },
             Written::Spilled => {
                 counters.dead_letter_spilled.fetch_add(1, Relaxed);
-                (Outcome::DeadLettered, job.reason, None)
+                Outcome::DeadLettered { reason: job.reason }
             }
             Written::Failed(error) => {
                 if !self.reported {
@@ -411,26 +411,11 @@ impl DeadLetterWriter {
                         "dead-letters cannot be written; they are counted as dropped (reason NoDeadLetterLocation)"
                     );
                 }
-                (
-                    Outcome::Dropped,
-                    GiveUpReason::NoDeadLetterLocation,
-                    Some(job.reason),
-                )
+                Outcome::Dropped { cause: job.reason }
             }
         };
-        self.accounts
-            .end(Ending {
-                event_id: &job.delivery.event.event.id,
-                route: job.delivery.route,
-                endpoint: job.endpoint,
-                outcome,
-                reason: Some(reason),
-                cause,
-                attempts: job.delivery.attempts,
-                first_attempt_at: job.delivery.first_attempt_at,
-                final_at: job.at,
-            })
-            .await;
+        let ending = job.delivery.ending(job.endpoint, outcome, job.at);
+        self.accounts.end(ending).await;
     }
 }
 

@@ -253,8 +253,10 @@ fn scale(d: Duration, k: f64) -> Duration {
     }
 }
 
-/// Why an event's delivery to an endpoint ended without success. A closed set: every
-/// (event, route) that is not delivered ends with exactly one of these.
+/// Why delivery to an endpoint gave up: what [`RetryPolicy::decide`] and
+/// [`RetryPolicy::before_attempt`] return, and nothing else. A closed set: every (event, route)
+/// that is dead-lettered or dropped was given up for exactly one of these. Endings that are not
+/// the policy's (no dead-letter location, a stopped run) are [`crate::account::Outcome`]s.
 ///
 /// Serialized as the variant name (`"MaxDeliveryAttemptsExceeded"`, …), except
 /// `NonRetriableStatus`, which is `{"NonRetriableStatus": 400}`; [`GiveUpReason::as_str`] gives
@@ -267,11 +269,6 @@ pub enum GiveUpReason {
     TimeToLiveExceeded,
     /// The endpoint answered with a status that is never retried (e.g. 400, 403, 413).
     NonRetriableStatus(u16),
-    /// The event was to be dead-lettered but the endpoint has no dead-letter location, so it
-    /// was dropped (decided by the engine, not by [`RetryPolicy::decide`]).
-    NoDeadLetterLocation,
-    /// The run ended while the event was still pending (decided by the engine).
-    ShutdownBeforeDelivery,
 }
 
 impl GiveUpReason {
@@ -281,8 +278,6 @@ impl GiveUpReason {
             GiveUpReason::MaxDeliveryAttemptsExceeded => "MaxDeliveryAttemptsExceeded",
             GiveUpReason::TimeToLiveExceeded => "TimeToLiveExceeded",
             GiveUpReason::NonRetriableStatus(_) => "NonRetriableStatus",
-            GiveUpReason::NoDeadLetterLocation => "NoDeadLetterLocation",
-            GiveUpReason::ShutdownBeforeDelivery => "ShutdownBeforeDelivery",
         }
     }
 }
@@ -733,14 +728,6 @@ mod tests {
             r#"{"NonRetriableStatus":413}"#
         );
         assert_eq!(
-            json(GiveUpReason::NoDeadLetterLocation),
-            r#""NoDeadLetterLocation""#
-        );
-        assert_eq!(
-            json(GiveUpReason::ShutdownBeforeDelivery),
-            r#""ShutdownBeforeDelivery""#
-        );
-        assert_eq!(
             GiveUpReason::NonRetriableStatus(403).as_str(),
             "NonRetriableStatus"
         );
@@ -856,7 +843,6 @@ mod tests {
                     prop_assert_eq!(starts.len(), 1);
                     prop_assert_eq!(at, last_end);
                 }
-                other => prop_assert!(false, "policy never gives {other:?}"),
             }
         }
 

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::classify::{AttemptOutcome, AttemptResult, EndpointClass};
 use super::policy::{Decision, GiveUpReason, RetryPolicy};
 use super::routed::Delivery;
-use crate::account::{Accounts, Ending, Outcome};
+use crate::account::{Accounts, Outcome};
 use crate::clock::Clock;
 use crate::deadletter::writer::DeadLetterJob;
 use crate::seed::SeededRng;
@@ -203,7 +203,7 @@ impl Worker {
     }
 
     /// Runs until the queue is closed and every delivery has ended, or until aborted (the rest
-    /// then ends `inFlight`).
+    /// then ends `inFlight`; the protocol: [`crate::engine`], "Stopping").
     pub async fn run(mut self) -> WorkerStats {
         let mut inbox_open = true;
         let start = self.clock.start_instant();
@@ -403,8 +403,7 @@ impl Worker {
                     self.stats
                         .delivery_latency
                         .saturating_record(micros(now.saturating_sub(delivery.routed_at)));
-                    self.end(&delivery, Outcome::Delivered, None, None, now)
-                        .await;
+                    self.end(&delivery, Outcome::Delivered, now).await;
                     continue;
                 }
                 AttemptOutcome::Failed(failure) => failure,
@@ -434,77 +433,42 @@ impl Worker {
 
     /// Dead-letters `delivery` (the writer records its ending) or, without a location, drops it.
     async fn give_up(&mut self, delivery: Delivery, reason: GiveUpReason, now: Duration) {
+        let Some(writer) = &self.dead_letters else {
+            self.end(&delivery, Outcome::Dropped { cause: reason }, now)
+                .await;
+            return;
+        };
         self.backlog -= 1;
-        match &self.dead_letters {
-            Some(writer) => {
-                self.counters().dead_letter_pending.fetch_add(1, Relaxed);
-                let job = DeadLetterJob {
-                    endpoint: self.settings.endpoint,
-                    delivery,
-                    reason,
-                    at: now,
-                };
-                if let Err(mpsc::error::SendError(job)) = writer.send(job).await {
-                    // The writer is gone only when the run is being torn down.
-                    self.counters().dead_letter_pending.fetch_sub(1, Relaxed);
-                    self.end_raw(
-                        &job.delivery,
-                        Outcome::InFlight,
-                        Some(GiveUpReason::ShutdownBeforeDelivery),
-                        Some(reason),
-                        now,
-                    )
-                    .await;
-                }
-            }
-            None => {
-                let ending = Some(GiveUpReason::NoDeadLetterLocation);
-                self.end_raw(&delivery, Outcome::Dropped, ending, Some(reason), now)
-                    .await;
-            }
+        self.counters().dead_letter_pending.fetch_add(1, Relaxed);
+        let job = DeadLetterJob {
+            endpoint: self.settings.endpoint,
+            delivery,
+            reason,
+            at: now,
+        };
+        if let Err(mpsc::error::SendError(job)) = writer.send(job).await {
+            // The writer is gone only when the run is being torn down.
+            self.counters().dead_letter_pending.fetch_sub(1, Relaxed);
+            let outcome = Outcome::InFlight {
+                cause: Some(reason),
+            };
+            let ending = job.delivery.ending(self.settings.endpoint, outcome, now);
+            self.accounts.end(ending).await;
         }
     }
 
-    async fn end(
-        &mut self,
-        delivery: &Delivery,
-        outcome: Outcome,
-        reason: Option<GiveUpReason>,
-        cause: Option<GiveUpReason>,
-        now: Duration,
-    ) {
+    /// Ends `delivery`, which no longer counts against the backlog.
+    async fn end(&mut self, delivery: &Delivery, outcome: Outcome, now: Duration) {
         self.backlog -= 1;
-        self.end_raw(delivery, outcome, reason, cause, now).await;
+        let ending = delivery.ending(self.settings.endpoint, outcome, now);
+        self.accounts.end(ending).await;
     }
 
-    async fn end_raw(
-        &self,
-        delivery: &Delivery,
-        outcome: Outcome,
-        reason: Option<GiveUpReason>,
-        cause: Option<GiveUpReason>,
-        now: Duration,
-    ) {
-        self.accounts
-            .end(Ending {
-                event_id: &delivery.event.event.id,
-                route: delivery.route,
-                endpoint: self.settings.endpoint,
-                outcome,
-                reason,
-                cause,
-                attempts: delivery.attempts,
-                first_attempt_at: delivery.first_attempt_at,
-                final_at: now,
-            })
-            .await;
-    }
-
-    /// The run was stopped: everything still held ends `inFlight`.
+    /// The run was aborted: everything still held (ready, waiting for a retry, being attempted,
+    /// still in the queue) ends `inFlight`, in that order.
     async fn abort_all(&mut self) {
         self.running.abort_all();
         let now = self.clock.elapsed();
-        let reason = Some(GiveUpReason::ShutdownBeforeDelivery);
         let mut held: Vec<Delivery> = self.ready.drain(..).collect();
         for Reverse(timer) in std::mem::take(&mut self.timers)
             .into_sorted_vec()
@@ -527,14 +491,13 @@ impl Worker {
         // means none can arrive after this (a late sender gets its batch back and accounts it).
         self.inbox.close();
         while let Ok(batch) = self.inbox.try_recv() {
-            self.backlog += batch.len();
             held.extend(batch);
         }
         self.in_flight = 0;
-        for delivery in held {
-            self.end(&delivery, Outcome::InFlight, reason, None, now)
-                .await;
-        }
+        self.backlog = 0;
+        self.accounts
+            .end_in_flight(self.settings.endpoint, held, now)
+            .await;
     }
 }
 
