@@ -24,7 +24,7 @@ use super::{BlobBody, DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, Store
 use crate::account::{Accounts, Outcome};
 use crate::clock::Clock;
 use crate::delivery::classify::AttemptResult;
-use crate::delivery::policy::GiveUpReason;
+use crate::delivery::policy::{GiveUpReason, RetrySchedule};
 use crate::delivery::routed::Delivery;
 
 /// How long transient dead-letter write failures are retried before the event is spilled
@@ -67,7 +67,7 @@ pub struct WriterSettings {
     pub concurrency: usize,
     /// How long a transient failure is retried when the endpoint does not say (Event Grid: 4 hours).
     pub retention: Duration,
-    /// First backoff after a transient failure (doubles, at most a minute).
+    /// First backoff after a transient failure (doubles, at most a minute: [`Self::backoff`]).
     pub first_backoff: Duration,
 }
 
@@ -82,6 +82,18 @@ impl Default for WriterSettings {
 }
 
 impl WriterSettings {
+    /// The schedule of a failing write's tries: `first_backoff`, doubling, at most a minute, no
+    /// jitter (a value of the delivery policy's schedule type, so it is computed, and tested,
+    /// the same way).
+    pub fn backoff(&self) -> RetrySchedule {
+        RetrySchedule::Exponential {
+            base: self.first_backoff,
+            factor: 2.0,
+            cap: Some(MAX_BACKOFF),
+            jitter: 0.0,
+        }
+    }
+
     /// How long to wait before trying a write again after its `failures`-th transient failure,
     /// `waited` having been spent waiting already; `None` once the wait would pass `retention`
     /// (the blob is then spilled).
@@ -91,13 +103,19 @@ impl WriterSettings {
         waited: Duration,
         retention: Duration,
     ) -> Option<Duration> {
-        let doublings = failures.saturating_sub(1).min(31);
-        let wait = self
-            .first_backoff
-            .saturating_mul(1 << doublings)
-            .min(MAX_BACKOFF);
-        (waited + wait <= retention).then_some(wait)
+        retry_wait(&self.backoff(), failures, waited, retention)
     }
+}
+
+/// [`WriterSettings::retry_wait`] on a schedule built once.
+fn retry_wait(
+    backoff: &RetrySchedule,
+    failures: u32,
+    waited: Duration,
+    retention: Duration,
+) -> Option<Duration> {
+    let wait = backoff.nominal_delay(failures);
+    (waited + wait <= retention).then_some(wait)
 }
 
 /// Where a write goes.
@@ -154,6 +172,8 @@ enum Written {
 /// One endpoint's dead-letter stage.
 pub struct DeadLetterWriter {
     settings: WriterSettings,
+    /// `settings.backoff()`, built once.
+    backoff: RetrySchedule,
     endpoint: usize,
     stores: EndpointStores,
     inbox: mpsc::Receiver<DeadLetterJob>,
@@ -187,6 +207,7 @@ impl DeadLetterWriter {
         abort: CancellationToken,
     ) -> Self {
         DeadLetterWriter {
+            backoff: settings.backoff(),
             settings,
             endpoint,
             stores,
@@ -320,10 +341,7 @@ impl DeadLetterWriter {
             (Target::Store, Err(error @ StoreError::Transient(_))) => {
                 pending.failures += 1;
                 let retention = self.stores.retention.unwrap_or(self.settings.retention);
-                match self
-                    .settings
-                    .retry_wait(pending.failures, pending.waited, retention)
-                {
+                match retry_wait(&self.backoff, pending.failures, pending.waited, retention) {
                     Some(wait) => {
                         pending.waited += wait;
                         self.seq += 1;

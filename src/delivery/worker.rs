@@ -6,7 +6,8 @@
 //! intake (bounded queue, `maxBacklog`) → concurrency (`concurrency` attempts in flight) →
 //! time-to-live (no attempt is started after expiry) → per-attempt timeout → sink →
 //! classification → retry policy (schedule, minimum delays, TTL at the next attempt) →
-//! dead-letter writer or drop.
+//! dead-letter writer or drop. The policy decides (time-to-live, timeout, retry: pure
+//! functions in [`super::policy`]); the worker only keeps the timers and waits.
 //!
 //! One task per endpoint. Simulated latencies are timers in the worker's own schedule rather
 //! than a future per attempt, so a zero-latency endpoint costs a function call per attempt and
@@ -24,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::classify::{AttemptOutcome, AttemptResult, EndpointClass};
-use super::policy::{Decision, GiveUpReason, RetryPolicy};
+use super::policy::{Decision, GiveUpReason, RetryPolicy, within_timeout};
 use super::routed::Delivery;
 use crate::account::{Accounts, Outcome};
 use crate::clock::Clock;
@@ -275,12 +276,9 @@ impl Worker {
                 let Some(delivery) = self.ready.pop_front() else {
                     break;
                 };
-                // No attempt is ever started after the time-to-live (it may have expired while
-                // the delivery waited for a free slot).
-                if now.saturating_sub(delivery.routed_at) > self.settings.policy.event_time_to_live
-                {
-                    self.give_up(delivery, GiveUpReason::TimeToLiveExceeded, now)
-                        .await;
+                let elapsed = now.saturating_sub(delivery.routed_at);
+                if let Some(reason) = self.settings.policy.before_attempt(elapsed) {
+                    self.give_up(delivery, reason, now).await;
                     continue;
                 }
                 if self.preferred_bytes.is_some() {
@@ -302,21 +300,9 @@ impl Worker {
             match self.sink.attempt(&batch, now) {
                 Attempt::Now(answer) => self.complete(batch, answer, now).await,
                 Attempt::After(latency, answer) => {
-                    // No answer (timeout, lost ack), or one slower than the attempt timeout,
-                    // is a timeout observed when the attempt timeout expires.
-                    let timeout = self.settings.attempt_timeout;
-                    let silent = answer.result == AttemptResult::Timeout;
-                    let (after, answer) = if silent || latency >= timeout {
-                        (
-                            timeout,
-                            Answer {
-                                result: AttemptResult::Timeout,
-                                received: answer.received,
-                            },
-                        )
-                    } else {
-                        (latency, answer)
-                    };
+                    let (after, result) =
+                        within_timeout(self.settings.attempt_timeout, latency, answer.result);
+                    let answer = Answer { result, ..answer };
                     self.in_flight += 1;
                     self.schedule(
                         now + after,

@@ -31,14 +31,10 @@ pub struct Answer {
 impl Answer {
     /// An answer observed over a real connection: the endpoint holds the events when it said so.
     pub fn observed(result: AttemptResult) -> Self {
-        let received = matches!(
+        Answer {
             result,
-            AttemptResult::Status {
-                status: 200..=204,
-                ..
-            }
-        );
-        Answer { result, received }
+            received: result.is_success(),
+        }
     }
 }
 
