@@ -1,9 +1,10 @@
 //! The account of every event: each (event, matching route) ends in exactly one [`Outcome`],
-//! counted per endpoint and, with `--ledger`, written as one NDJSON line.
+//! counted per endpoint and, with `--ledger`, written as one NDJSON line by the [`Ledger`] task.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,83 +13,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::delivery::policy::GiveUpReason;
 use crate::delivery::routed::Delivery;
 
-/// How a delivery ended: a closed set, each ending with exactly the facts it needs, so an
-/// ending that cannot happen ("delivered, with a reason") cannot be written either.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// The endpoint took it.
-    Delivered,
-    /// Written to the dead-letter location (or its spill folder) after delivery gave up.
-    DeadLettered {
-        /// Why delivery gave up.
-        reason: GiveUpReason,
-    },
-    /// Given up without a dead-letter (no location, or the location refused it): reason
-    /// `NoDeadLetterLocation`.
-    Dropped {
-        /// Why delivery gave up.
-        cause: GiveUpReason,
-    },
-    /// Still pending when the run was aborted (see [`crate::engine`], "Stopping"): reason
-    /// `ShutdownBeforeDelivery`.
-    InFlight {
-        /// Why delivery had given up, when it had and the dead-letter stage was already gone.
-        cause: Option<GiveUpReason>,
-    },
-}
-
-/// The ledger's reason for a drop: the endpoint has no dead-letter location that took it.
-const NO_DEAD_LETTER_LOCATION: &str = "NoDeadLetterLocation";
-/// The ledger's reason for an `inFlight` ending: the run was aborted first.
-const SHUTDOWN_BEFORE_DELIVERY: &str = "ShutdownBeforeDelivery";
-
-impl Outcome {
-    /// The ledger's name: `delivered`, `deadLettered`, `dropped` or `inFlight`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Outcome::Delivered => "delivered",
-            Outcome::DeadLettered { .. } => "deadLettered",
-            Outcome::Dropped { .. } => "dropped",
-            Outcome::InFlight { .. } => "inFlight",
-        }
-    }
-
-    /// The ledger's `reason`: none for a delivery, why delivery gave up for a dead-letter,
-    /// `NoDeadLetterLocation` for a drop, `ShutdownBeforeDelivery` for an `inFlight` ending.
-    pub fn reason(&self) -> Option<&'static str> {
-        match self {
-            Outcome::Delivered => None,
-            Outcome::DeadLettered { reason } => Some(reason.as_str()),
-            Outcome::Dropped { .. } => Some(NO_DEAD_LETTER_LOCATION),
-            Outcome::InFlight { .. } => Some(SHUTDOWN_BEFORE_DELIVERY),
-        }
-    }
-
-    /// The ledger's `cause`: why delivery gave up, for an ending whose `reason` says something
-    /// else.
-    pub fn cause(&self) -> Option<GiveUpReason> {
-        match *self {
-            Outcome::Dropped { cause } => Some(cause),
-            Outcome::InFlight { cause } => cause,
-            Outcome::Delivered | Outcome::DeadLettered { .. } => None,
-        }
-    }
-
-    /// The status that ended delivery, for a `NonRetriableStatus` reason or cause.
-    pub fn status(&self) -> Option<u16> {
-        let gave_up = match *self {
-            Outcome::DeadLettered { reason } => Some(reason),
-            other => other.cause(),
-        };
-        match gave_up {
-            Some(GiveUpReason::NonRetriableStatus(status)) => Some(status),
-            _ => None,
-        }
-    }
-}
+pub use crate::delivery::outcome::{Ending, Outcome};
 
 /// One line of the ledger.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -153,25 +80,6 @@ impl EndpointCounters {
             + self.dropped.load(Relaxed)
             + self.in_flight.load(Relaxed)
     }
-}
-
-/// What ended, for [`Accounts::end`]; made by [`Delivery::ending`].
-#[derive(Clone, Copy, Debug)]
-pub struct Ending<'a> {
-    /// The event's id.
-    pub event_id: &'a str,
-    /// Route index.
-    pub route: usize,
-    /// Endpoint index.
-    pub endpoint: usize,
-    /// How it ended, and why.
-    pub outcome: Outcome,
-    /// Attempts made.
-    pub attempts: u32,
-    /// First attempt, since the run started.
-    pub first_attempt_at: Option<Duration>,
-    /// The ending, since the run started.
-    pub final_at: Duration,
 }
 
 /// The run's accounts: counters per endpoint, and the ledger if one was asked for.
@@ -270,12 +178,37 @@ impl Accounts {
     }
 }
 
-/// Writes ledger lines to `file` (created before the run starts, so an unwritable path is found
-/// before any event depends on it) until every sender is gone; returns the lines written.
-pub async fn write_ledger(
-    file: File,
-    mut lines: mpsc::Receiver<LedgerEntry>,
-) -> std::io::Result<u64> {
+/// Ledger lines waiting for the writer.
+const LEDGER_QUEUE: usize = 8192;
+
+/// The ledger (`--ledger FILE`): a task writing one NDJSON line per ending.
+#[derive(Debug)]
+pub struct Ledger {
+    task: tokio::task::JoinHandle<std::io::Result<u64>>,
+}
+
+impl Ledger {
+    /// Creates `path` now, before the run starts (so an unwritable path is found before any
+    /// event depends on it), and spawns the task that writes every line sent to the returned
+    /// sender (give it to [`Accounts::new`]) until every sender is gone.
+    pub fn spawn(path: &Path) -> std::io::Result<(Ledger, mpsc::Sender<LedgerEntry>)> {
+        let file = File::create(path)?;
+        let (tx, rx) = mpsc::channel(LEDGER_QUEUE);
+        let task = tokio::spawn(write_ledger(file, rx));
+        Ok((Ledger { task }, tx))
+    }
+
+    /// Waits until every line is written (once every sender is gone, with the accounts);
+    /// returns how many.
+    pub async fn finish(self) -> std::io::Result<u64> {
+        self.task
+            .await
+            .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())))
+    }
+}
+
+/// Writes ledger lines to `file` until every sender is gone; returns the lines written.
+async fn write_ledger(file: File, mut lines: mpsc::Receiver<LedgerEntry>) -> std::io::Result<u64> {
     // Plain blocking writes into a large buffer: no spawn_blocking, so virtual time does not
     // advance while the ledger is written.
     let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -292,6 +225,7 @@ pub async fn write_ledger(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::policy::GiveUpReason;
     use crate::event::Serialized;
     use crate::generator::{DEFAULT_START_TIME, sample_events};
 

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BlobBody, DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path};
 use crate::account::{Accounts, Outcome};
 use crate::clock::Clock;
+use crate::context::RunContext;
 use crate::delivery::classify::AttemptResult;
 use crate::delivery::policy::{GiveUpReason, RetrySchedule};
 use crate::delivery::routed::Delivery;
@@ -195,16 +196,13 @@ pub struct DeadLetterWriter {
 impl DeadLetterWriter {
     /// The writer of endpoint `endpoint`'s dead-letters into `stores`, holding at most
     /// `max_pending` of them at once (then its queue fills and the endpoint's worker waits).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: WriterSettings,
         endpoint: usize,
         stores: EndpointStores,
         inbox: mpsc::Receiver<DeadLetterJob>,
         max_pending: usize,
-        accounts: Arc<Accounts>,
-        clock: Clock,
-        abort: CancellationToken,
+        context: &RunContext,
     ) -> Self {
         DeadLetterWriter {
             backoff: settings.backoff(),
@@ -212,9 +210,9 @@ impl DeadLetterWriter {
             endpoint,
             stores,
             inbox,
-            accounts,
-            clock,
-            abort,
+            accounts: context.accounts.clone(),
+            clock: context.clock,
+            abort: context.abort.clone(),
             max_pending: max_pending.max(1),
             ready: VecDeque::new(),
             waiting: BinaryHeap::new(),
@@ -499,16 +497,13 @@ mod tests {
             concurrency: 2,
             ..WriterSettings::default()
         };
-        let writer = DeadLetterWriter::new(
-            settings,
-            0,
-            stores,
-            rx,
-            1000,
-            accounts.clone(),
+        let context = RunContext {
+            accounts: accounts.clone(),
             clock,
-            abort.clone(),
-        );
+            abort: abort.clone(),
+            seed: 0,
+        };
+        let writer = DeadLetterWriter::new(settings, 0, stores, rx, 1000, &context);
         let task = tokio::spawn(writer.run());
         if let Some(after) = recovers {
             let store = store.clone();

@@ -7,6 +7,8 @@
 //! - [`classify`]: an attempt's result → delivered / retry no sooner than / never retried,
 //!   Event Grid's failure-code table in one function.
 //! - [`config`]: the `delivery` and `simulate` sections of an endpoint, validated.
+//! - [`outcome`]: how a delivery ended: the closed set of terminal outcomes and the ending the
+//!   accounts record.
 //! - [`routed`]: [`routed::Delivery`], one routed event on its way to one endpoint (a leaf every
 //!   sink, the worker and the dead-letter writer share).
 //! - [`worker`]: the per-endpoint worker that runs attempts against a sink and keeps the
@@ -14,6 +16,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod outcome;
 pub mod policy;
 pub mod routed;
 pub mod worker;

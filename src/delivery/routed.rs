@@ -1,13 +1,13 @@
 //! A routed event on its way to one endpoint: what every sink, the worker and the dead-letter
 //! writer pass around, and the one place its ending is made ([`Delivery::ending`]). A leaf: it
-//! imports only the event, the attempt result and the ending's types, so the modules that use it
-//! never import one another through it.
+//! imports only the event, the attempt result and the ending's types ([`super::outcome`]), so
+//! the modules that use it never import one another through it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::classify::AttemptResult;
-use crate::account::{Ending, Outcome};
+use super::outcome::{Ending, Outcome};
 use crate::event::Serialized;
 
 /// One routed event on its way to one endpoint.

@@ -29,8 +29,9 @@ use super::policy::{Decision, GiveUpReason, RetryPolicy, within_timeout};
 use super::routed::Delivery;
 use crate::account::{Accounts, Outcome};
 use crate::clock::Clock;
+use crate::context::RunContext;
 use crate::deadletter::writer::DeadLetterJob;
-use crate::seed::SeededRng;
+use crate::seed::{self, SeededRng};
 use crate::sink::{Answer, Attempt, Sink};
 
 /// A worker's settings.
@@ -161,19 +162,19 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Worker {
-    /// A worker for one endpoint. `dead_letters` is `None` when the endpoint has no
-    /// dead-letter location: given-up deliveries are then dropped (counted, in the ledger).
-    #[allow(clippy::too_many_arguments)]
+    /// A worker for one endpoint, sending attempts to `sink`, taking deliveries from `inbox`
+    /// and handing given-up ones to `dead_letters` (`None` when the endpoint has no dead-letter
+    /// location: they are then dropped, counted, in the ledger). Its retry jitter comes from the
+    /// run's stream `endpoint:<name>:retry`.
     pub fn new(
         settings: WorkerSettings,
         sink: Box<dyn Sink>,
         inbox: mpsc::Receiver<Vec<Delivery>>,
         dead_letters: Option<mpsc::Sender<DeadLetterJob>>,
-        accounts: Arc<Accounts>,
-        clock: Clock,
-        rng: SeededRng,
-        abort: CancellationToken,
+        context: &RunContext,
     ) -> Self {
+        let name = &context.accounts.endpoint_names()[settings.endpoint];
+        let rng = seed::stream(context.seed, &format!("endpoint:{name}:retry"));
         Worker {
             class: sink.class(),
             max_batch: sink.max_batch().max(1),
@@ -182,10 +183,10 @@ impl Worker {
             sink,
             inbox,
             dead_letters,
-            accounts,
-            clock,
+            accounts: context.accounts.clone(),
+            clock: context.clock,
             rng,
-            abort,
+            abort: context.abort.clone(),
             ready: VecDeque::new(),
             timers: BinaryHeap::new(),
             seq: 0,
