@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use twinroute::config::{self, Overrides, Settings};
-use twinroute::engine::{self, RunOptions};
+use twinroute::engine::{self, ClockMode, RunOptions};
 use twinroute::generator::Generator;
 use twinroute::report::{EndpointReport, RunReport};
 use twinroute::sink::amqp::cloudevents;
@@ -107,10 +107,7 @@ fn main() {
         println!("amqp_figures: a benchmark; run `cargo bench --bench amqp_figures`");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = engine::runtime(ClockMode::Real, None).expect("a runtime");
     let failures = runtime.block_on(figures());
     if failures > 0 {
         eprintln!("amqp_figures: {failures} figure(s) could not be measured (see above)");

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::WallTimer;
 use crate::config::{self, Overrides, Settings};
@@ -86,34 +85,21 @@ pub fn serialize_only(events: u64) -> f64 {
 /// Runs `settings` on the real clock, multi-threaded, stopping once generation ends and giving
 /// pending deliveries `drain` to finish. Returns the report and the real seconds taken.
 pub fn run_real(settings: Settings, drain: Duration) -> RunReport {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
     let options = RunOptions {
         drain_timeout: drain,
         stop_after_generation: true,
         ..RunOptions::default()
     };
-    runtime
-        .block_on(engine::run(settings, options, CancellationToken::new()))
-        .expect("the bench runs")
+    engine::run_blocking(settings, options, engine::no_stop).expect("the bench runs")
 }
 
 /// Runs `settings` under virtual time.
 pub fn run_virtual(settings: Settings) -> RunReport {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
     let options = RunOptions {
         clock: ClockMode::Virtual,
         ..RunOptions::default()
     };
-    runtime
-        .block_on(engine::run(settings, options, CancellationToken::new()))
-        .expect("the bench runs")
+    engine::run_blocking(settings, options, engine::no_stop).expect("the bench runs")
 }
 
 /// A 24 h outage: `events` events, each attempted `attempts` times (one every 24 h / attempts),

@@ -136,6 +136,25 @@ pub fn utc_now() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
 }
 
+/// Which clock a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMode {
+    /// The wall clock.
+    Real,
+    /// tokio's paused clock, auto-advancing: a day of retries finishes in seconds.
+    Virtual,
+}
+
+impl ClockMode {
+    /// The report's name: `real` or `virtual`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockMode::Real => "real",
+            ClockMode::Virtual => "virtual",
+        }
+    }
+}
+
 /// The run's clock: a wall-clock epoch plus tokio's elapsed time since the run started.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {

@@ -188,23 +188,6 @@ fn parse_threads(text: &str) -> Result<usize, String> {
     }
 }
 
-/// The runtime for real time: `threads` worker threads (one per core when `None`); with 1, a
-/// current-thread runtime, so nothing is handed between threads.
-fn runtime(threads: Option<usize>) -> io::Result<tokio::runtime::Runtime> {
-    match threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(threads) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -375,7 +358,7 @@ fn write_error(error: io::Error, written: u64) -> ExitCode {
 }
 
 fn receive(settings: twinroute::receive::ReceiveSettings, threads: Option<usize>) -> ExitCode {
-    let runtime = match runtime(threads) {
+    let runtime = match engine::runtime(ClockMode::Real, threads) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("twinroute: cannot start the runtime: {error}");
@@ -506,36 +489,15 @@ fn run_instance(mut settings: Settings, flags: &RunFlags) -> ExitCode {
         spill_folder: flags.spill_folder.clone(),
         // Live progress only where a person watches: real time, stderr a terminal.
         progress: !flags.virtual_time && std::io::IsTerminal::is_terminal(&io::stderr()),
+        threads: flags.threads,
         ..RunOptions::default()
     };
-    let runtime = if flags.virtual_time {
-        // The I/O driver is what delivers Ctrl-C and SIGTERM to the run; under virtual time it
-        // carries nothing else (every endpoint is simulated and every store local).
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .enable_io()
-            .start_paused(true)
-            .build()
-    } else {
-        runtime(flags.threads)
-    };
-    let runtime = match runtime {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("twinroute: cannot start the runtime: {error}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
-    };
-    let stop = CancellationToken::new();
-    let result = runtime.block_on(async {
-        tokio::spawn(stop_on_signal(stop.clone()));
-        engine::run(settings, options, stop.clone()).await
-    });
+    let result = engine::run_blocking(settings, options, stop_on_signal);
     let report = match result {
         Ok(report) => report,
         Err(error) => {
             eprintln!("twinroute: {error}");
-            let code = if matches!(error, RunError::Ledger { .. }) {
+            let code = if matches!(error, RunError::Ledger { .. } | RunError::Runtime(_)) {
                 EXIT_FAILURE
             } else {
                 EXIT_CONFIG

@@ -3,13 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
 use hdrhistogram::Histogram;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use crate::account::EndpointCounters;
+use crate::account::{Accounts, EndpointCounters};
+use crate::clock::{Clock, ClockMode, WallTimer};
+use crate::delivery::worker::WorkerStats;
+use crate::source::SourceStats;
 
 /// The report of one run.
 #[derive(Clone, Debug, Serialize)]
@@ -172,7 +176,91 @@ impl EndpointReport {
     }
 }
 
+/// What a run knows once every stage has ended, for [`RunReport::assemble`].
+#[derive(Debug)]
+pub struct RunFacts<'a> {
+    /// The master seed.
+    pub seed: u64,
+    /// Real or virtual time.
+    pub mode: ClockMode,
+    /// The run's clock (its duration and start are read from it).
+    pub clock: Clock,
+    /// Started when the run did: how long it took in real time.
+    pub wall: WallTimer,
+    /// Whether the run was stopped early.
+    pub stopped_early: bool,
+    /// What the source counted.
+    pub source: &'a SourceStats,
+    /// The run's counters.
+    pub accounts: &'a Accounts,
+    /// What each endpoint's worker measured, in endpoint order (`None`: the worker panicked).
+    pub workers: &'a [Option<WorkerStats>],
+    /// Where each endpoint's dead-letters go (secrets masked), in endpoint order.
+    pub dead_letter_locations: &'a [Option<String>],
+    /// Where refused dead-letters were spilled.
+    pub spill_folder: &'a Path,
+}
+
 impl RunReport {
+    /// The report of a run that has ended: every endpoint's counters with what its worker
+    /// measured, the source's figures, whether it all balances, and the wall clock.
+    pub fn assemble(facts: RunFacts<'_>) -> RunReport {
+        let source = facts.source;
+        let mut endpoints = IndexMap::new();
+        let mut routed_total = 0;
+        for (index, name) in facts.accounts.endpoint_names().iter().enumerate() {
+            let mut report = EndpointReport::from_counters(&facts.accounts.endpoints[index]);
+            routed_total += report.routed;
+            report.dead_letter_location = facts.dead_letter_locations[index].clone();
+            if report.dead_letter_spilled > 0 {
+                report.dead_letter_spill_folder = Some(facts.spill_folder.display().to_string());
+            }
+            if let Some(Some(worker)) = facts.workers.get(index) {
+                report.latency_ms = Percentiles::of(&worker.delivery_latency);
+                report.attempt_latency_ms = Percentiles::of(&worker.attempt_latency);
+                report.duplicates_received = worker.duplicates;
+                report.peak_backlog = worker.peak_backlog as u64;
+                report.attempt_results = worker
+                    .attempt_results
+                    .iter()
+                    .map(|(key, n)| (key.name(), *n))
+                    .collect();
+            }
+            endpoints.insert(name.clone(), report);
+        }
+        let balanced = endpoints.values().all(|e| e.balanced)
+            && routed_total == source.deliveries
+            && source.generated >= source.unmatched
+            && facts.workers.iter().all(Option::is_some);
+        let wall_seconds = facts.wall.elapsed().as_secs_f64();
+        RunReport {
+            seed: facts.seed,
+            clock: facts.mode.name(),
+            stopped_early: facts.stopped_early,
+            duration_seconds: facts.clock.elapsed().as_secs_f64(),
+            events_generated: source.generated,
+            events_unmatched: source.unmatched,
+            deliveries_routed: source.deliveries,
+            generator: GeneratorReport {
+                lag_max_ms: source.lag_max.as_secs_f64() * 1000.0,
+                events_late: source.late,
+                generation_seconds: source.generation.as_secs_f64(),
+            },
+            endpoints,
+            balanced,
+            wall_clock: WallClockReport {
+                started_at: facts.clock.epoch().to_string(),
+                wall_seconds,
+                events_per_second: if wall_seconds > 0.0 {
+                    source.generated as f64 / wall_seconds
+                } else {
+                    0.0
+                },
+                peak_rss_bytes: peak_rss_bytes(),
+            },
+        }
+    }
+
     /// The summary table printed at the end of every run.
     pub fn summary(&self) -> String {
         let mut out = String::new();

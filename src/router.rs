@@ -5,6 +5,7 @@
 //! endpoint give two deliveries, each accounted for (ADT does not document this; README,
 //! fidelity table).
 
+use crate::config::RouteSettings;
 use crate::filter::{Filter, FilterInput};
 
 /// One compiled route.
@@ -22,6 +23,22 @@ pub struct Route {
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+}
+
+impl From<&[RouteSettings]> for RouteTable {
+    /// The table of an instance's validated routes (filters already compiled), in file order.
+    fn from(routes: &[RouteSettings]) -> Self {
+        RouteTable::new(
+            routes
+                .iter()
+                .map(|route| Route {
+                    id: route.id.clone(),
+                    endpoint: route.endpoint,
+                    filter: route.filter.clone(),
+                })
+                .collect(),
+        )
+    }
 }
 
 impl RouteTable {

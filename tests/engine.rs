@@ -81,26 +81,17 @@ fn a_stop_drains_then_accounts_the_rest_as_in_flight() {
     });
     let settings = support::settings(&config);
     let ledger = dir.path().join("ledger.ndjson");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let report = runtime.block_on(async {
-        let stop = CancellationToken::new();
-        let trigger = stop.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            trigger.cancel();
-        });
-        let options = RunOptions {
-            clock: ClockMode::Virtual,
-            ledger: Some(ledger.clone()),
-            drain_timeout: Duration::from_secs(2),
-            ..RunOptions::default()
-        };
-        engine::run(settings, options, stop).await.unwrap()
-    });
+    let options = RunOptions {
+        clock: ClockMode::Virtual,
+        ledger: Some(ledger.clone()),
+        drain_timeout: Duration::from_secs(2),
+        ..RunOptions::default()
+    };
+    let report = engine::run_blocking(settings, options, |stop| async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        stop.cancel();
+    })
+    .unwrap();
     assert!(report.stopped_early);
     assert!(report.balanced, "{}", report.summary());
     assert!(
@@ -329,10 +320,7 @@ fn a_failing_dead_letter_store_holds_up_no_other_endpoint_and_a_stop_spills_its_
         drain_timeout: Duration::from_secs(1),
         ..RunOptions::default()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = engine::runtime(ClockMode::Real, Some(1)).unwrap();
     let (written_in_time, report) = runtime.block_on(async {
         let stop = CancellationToken::new();
         let run = tokio::spawn(engine::run(

@@ -7,6 +7,7 @@
 //! - [`memory`]: an in-memory store, for tests.
 //! - [`blob`]: Azure Blob Storage (or Azurite): one Put Blob per event, from a container SAS URI
 //!   or with an Entra ID token; [`sas`] checks the SAS at startup.
+//! - [`open`]: an endpoint's stores opened from its settings (location, spill folder, body).
 //! - [`throughput`]: dead-letter writes per second, for `examples/deadletter_bench.rs`.
 //! - [`writer`]: the dead-letter stage, one writer per endpoint: its own bounded queue, failing
 //!   writes waiting in a retry schedule, and the ending of each event once its blob is written.
@@ -14,6 +15,7 @@
 pub mod blob;
 pub mod folder;
 pub mod memory;
+pub mod open;
 pub mod sas;
 pub mod throughput;
 pub mod writer;

@@ -21,11 +21,12 @@ use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::{BlobBody, DeadLetterBlob, DeadLetterMetadata, DeadLetterStore, StoreError, blob_path};
-use crate::account::{Accounts, Ending, Outcome};
+use crate::account::{Accounts, Outcome};
 use crate::clock::Clock;
 use crate::config::DEFAULT_DEAD_LETTER_RETENTION;
+use crate::context::RunContext;
 use crate::delivery::classify::AttemptResult;
-use crate::delivery::policy::GiveUpReason;
+use crate::delivery::policy::{GiveUpReason, RetrySchedule};
 use crate::delivery::routed::Delivery;
 
 /// A delivery given up by its endpoint, to be dead-lettered.
@@ -65,7 +66,7 @@ pub struct WriterSettings {
     pub concurrency: usize,
     /// How long a transient failure is retried when the endpoint does not say (Event Grid: 4 hours).
     pub retention: Duration,
-    /// First backoff after a transient failure (doubles, at most a minute).
+    /// First backoff after a transient failure (doubles, at most a minute: [`Self::backoff`]).
     pub first_backoff: Duration,
 }
 
@@ -80,6 +81,18 @@ impl Default for WriterSettings {
 }
 
 impl WriterSettings {
+    /// The schedule of a failing write's tries: `first_backoff`, doubling, at most a minute, no
+    /// jitter (a value of the delivery policy's schedule type, so it is computed, and tested,
+    /// the same way).
+    pub fn backoff(&self) -> RetrySchedule {
+        RetrySchedule::Exponential {
+            base: self.first_backoff,
+            factor: 2.0,
+            cap: Some(MAX_BACKOFF),
+            jitter: 0.0,
+        }
+    }
+
     /// How long to wait before trying a write again after its `failures`-th transient failure,
     /// `waited` having been spent waiting already; `None` once the wait would pass `retention`
     /// (the blob is then spilled).
@@ -89,13 +102,19 @@ impl WriterSettings {
         waited: Duration,
         retention: Duration,
     ) -> Option<Duration> {
-        let doublings = failures.saturating_sub(1).min(31);
-        let wait = self
-            .first_backoff
-            .saturating_mul(1 << doublings)
-            .min(MAX_BACKOFF);
-        (waited + wait <= retention).then_some(wait)
+        retry_wait(&self.backoff(), failures, waited, retention)
     }
+}
+
+/// [`WriterSettings::retry_wait`] on a schedule built once.
+fn retry_wait(
+    backoff: &RetrySchedule,
+    failures: u32,
+    waited: Duration,
+    retention: Duration,
+) -> Option<Duration> {
+    let wait = backoff.nominal_delay(failures);
+    (waited + wait <= retention).then_some(wait)
 }
 
 /// Where a write goes.
@@ -152,6 +171,8 @@ enum Written {
 /// One endpoint's dead-letter stage.
 pub struct DeadLetterWriter {
     settings: WriterSettings,
+    /// `settings.backoff()`, built once.
+    backoff: RetrySchedule,
     endpoint: usize,
     stores: EndpointStores,
     inbox: mpsc::Receiver<DeadLetterJob>,
@@ -173,25 +194,23 @@ pub struct DeadLetterWriter {
 impl DeadLetterWriter {
     /// The writer of endpoint `endpoint`'s dead-letters into `stores`, holding at most
     /// `max_pending` of them at once (then its queue fills and the endpoint's worker waits).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: WriterSettings,
         endpoint: usize,
         stores: EndpointStores,
         inbox: mpsc::Receiver<DeadLetterJob>,
         max_pending: usize,
-        accounts: Arc<Accounts>,
-        clock: Clock,
-        abort: CancellationToken,
+        context: &RunContext,
     ) -> Self {
         DeadLetterWriter {
+            backoff: settings.backoff(),
             settings,
             endpoint,
             stores,
             inbox,
-            accounts,
-            clock,
-            abort,
+            accounts: context.accounts.clone(),
+            clock: context.clock,
+            abort: context.abort.clone(),
             max_pending: max_pending.max(1),
             ready: VecDeque::new(),
             waiting: BinaryHeap::new(),
@@ -231,7 +250,7 @@ impl DeadLetterWriter {
     }
 
     /// Runs until the queue is closed and every dead-letter has ended, or until aborted (then
-    /// every one still pending is spilled).
+    /// every one still pending is spilled; the protocol: [`crate::engine`], "Stopping").
     pub async fn run(mut self) {
         let start = self.clock.start_instant();
         let mut open = true;
@@ -318,10 +337,7 @@ impl DeadLetterWriter {
             (Target::Store, Err(error @ StoreError::Transient(_))) => {
                 pending.failures += 1;
                 let retention = self.stores.retention.unwrap_or(self.settings.retention);
-                match self
-                    .settings
-                    .retry_wait(pending.failures, pending.waited, retention)
-                {
+                match retry_wait(&self.backoff, pending.failures, pending.waited, retention) {
                     Some(wait) => {
                         pending.waited += wait;
                         self.seq += 1;
@@ -394,11 +410,11 @@ impl DeadLetterWriter {
         let job = &pending.job;
         let counters = &self.accounts.endpoints[self.endpoint];
         counters.dead_letter_pending.fetch_sub(1, Relaxed);
-        let (outcome, reason, cause) = match written {
-            Written::Stored => (Outcome::DeadLettered, job.reason, None),
+        let outcome = match written {
+            Written::Stored => Outcome::DeadLettered { reason: job.reason },
             Written::Spilled => {
                 counters.dead_letter_spilled.fetch_add(1, Relaxed);
-                (Outcome::DeadLettered, job.reason, None)
+                Outcome::DeadLettered { reason: job.reason }
             }
             Written::Failed(error) => {
                 if !self.reported {
@@ -409,26 +425,11 @@ impl DeadLetterWriter {
                         "dead-letters cannot be written; they are counted as dropped (reason NoDeadLetterLocation)"
                     );
                 }
-                (
-                    Outcome::Dropped,
-                    GiveUpReason::NoDeadLetterLocation,
-                    Some(job.reason),
-                )
+                Outcome::Dropped { cause: job.reason }
             }
         };
-        self.accounts
-            .end(Ending {
-                event_id: &job.delivery.event.event.id,
-                route: job.delivery.route,
-                endpoint: job.endpoint,
-                outcome,
-                reason: Some(reason),
-                cause,
-                attempts: job.delivery.attempts,
-                first_attempt_at: job.delivery.first_attempt_at,
-                final_at: job.at,
-            })
-            .await;
+        let ending = job.delivery.ending(job.endpoint, outcome, job.at);
+        self.accounts.end(ending).await;
     }
 }
 
@@ -494,16 +495,13 @@ mod tests {
             concurrency: 2,
             ..WriterSettings::default()
         };
-        let writer = DeadLetterWriter::new(
-            settings,
-            0,
-            stores,
-            rx,
-            1000,
-            accounts.clone(),
+        let context = RunContext {
+            accounts: accounts.clone(),
             clock,
-            abort.clone(),
-        );
+            abort: abort.clone(),
+            seed: 0,
+        };
+        let writer = DeadLetterWriter::new(settings, 0, stores, rx, 1000, &context);
         let task = tokio::spawn(writer.run());
         if let Some(after) = recovers {
             let store = store.clone();

@@ -31,6 +31,18 @@ impl AttemptResult {
         }
     }
 
+    /// Whether the endpoint took the events: a status from 200 to 204 (Event Grid's table), the
+    /// one definition of success every sink and the classification share.
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            AttemptResult::Status {
+                status: 200..=204,
+                ..
+            }
+        )
+    }
+
     /// Shorthand for [`classify`]`(self, class)`.
     pub fn classify(&self, class: EndpointClass) -> AttemptOutcome {
         classify(self, class)
@@ -45,8 +57,8 @@ impl AttemptResult {
         match *self {
             AttemptResult::Timeout => "TimedOut",
             AttemptResult::ConnectionError => "SocketError",
+            AttemptResult::Status { .. } if self.is_success() => "Delivered",
             AttemptResult::Status { status, .. } => match status {
-                200..=204 => "Delivered",
                 400 => "BadRequest",
                 401 => "Unauthorized",
                 403 => "Forbidden",
@@ -74,7 +86,7 @@ pub enum EndpointClass {
 /// What an attempt's result means for the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttemptOutcome {
-    /// The endpoint took the event (200–204).
+    /// The endpoint took the event ([`AttemptResult::is_success`]: 200–204).
     Delivered,
     /// The attempt failed.
     Failed(Failure),
@@ -117,6 +129,9 @@ pub const DEFAULT_MIN_DELAY: Duration = Duration::from_secs(10);
 /// the schedule alone spaces them (Event Grid queues a timed-out message "for retry" without a
 /// stated minimum).
 pub fn classify(result: &AttemptResult, class: EndpointClass) -> AttemptOutcome {
+    if result.is_success() {
+        return AttemptOutcome::Delivered;
+    }
     let (status, retry_after) = match *result {
         AttemptResult::Timeout | AttemptResult::ConnectionError => {
             return retry_no_sooner_than(Duration::ZERO);
@@ -128,7 +143,6 @@ pub fn classify(result: &AttemptResult, class: EndpointClass) -> AttemptOutcome 
     };
     let asked = retry_after.unwrap_or(Duration::ZERO);
     match (status, class) {
-        (200..=204, _) => AttemptOutcome::Delivered,
         (400 | 403 | 413, _) | (401, EndpointClass::Webhook) => {
             AttemptOutcome::Failed(Failure::NonRetriable { status })
         }

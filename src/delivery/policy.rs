@@ -1,4 +1,6 @@
-//! Retry schedule and retry/TTL policy: plain data plus one pure decision function.
+//! Retry schedule and retry/TTL policy: plain data plus pure decision functions —
+//! [`RetryPolicy::decide`] after a failed attempt, [`RetryPolicy::before_attempt`] before one,
+//! and [`within_timeout`] for what an attempt's answer amounts to under the attempt timeout.
 //!
 //! Three questions are kept apart (STYLE rule 8): *whether* an attempt may be retried is the
 //! sink's classification ([`super::classify`]); *how long* to wait is decided here; *how* to wait
@@ -16,7 +18,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::classify::Failure;
+use super::classify::{AttemptResult, Failure};
 
 /// Event Grid's default for `maxDeliveryAttempts` (adt-facts §5); also our default for ADT,
 /// whose own policy is not published.
@@ -253,8 +255,10 @@ fn scale(d: Duration, k: f64) -> Duration {
     }
 }
 
-/// Why an event's delivery to an endpoint ended without success. A closed set: every
-/// (event, route) that is not delivered ends with exactly one of these.
+/// Why delivery to an endpoint gave up: what [`RetryPolicy::decide`] and
+/// [`RetryPolicy::before_attempt`] return, and nothing else. A closed set: every (event, route)
+/// that is dead-lettered or dropped was given up for exactly one of these. Endings that are not
+/// the policy's (no dead-letter location, a stopped run) are [`crate::account::Outcome`]s.
 ///
 /// Serialized as the variant name (`"MaxDeliveryAttemptsExceeded"`, …), except
 /// `NonRetriableStatus`, which is `{"NonRetriableStatus": 400}`; [`GiveUpReason::as_str`] gives
@@ -267,11 +271,6 @@ pub enum GiveUpReason {
     TimeToLiveExceeded,
     /// The endpoint answered with a status that is never retried (e.g. 400, 403, 413).
     NonRetriableStatus(u16),
-    /// The event was to be dead-lettered but the endpoint has no dead-letter location, so it
-    /// was dropped (decided by the engine, not by [`RetryPolicy::decide`]).
-    NoDeadLetterLocation,
-    /// The run ended while the event was still pending (decided by the engine).
-    ShutdownBeforeDelivery,
 }
 
 impl GiveUpReason {
@@ -281,8 +280,6 @@ impl GiveUpReason {
             GiveUpReason::MaxDeliveryAttemptsExceeded => "MaxDeliveryAttemptsExceeded",
             GiveUpReason::TimeToLiveExceeded => "TimeToLiveExceeded",
             GiveUpReason::NonRetriableStatus(_) => "NonRetriableStatus",
-            GiveUpReason::NoDeadLetterLocation => "NoDeadLetterLocation",
-            GiveUpReason::ShutdownBeforeDelivery => "ShutdownBeforeDelivery",
         }
     }
 }
@@ -390,6 +387,30 @@ impl RetryPolicy {
             };
         }
         Decision::RetryAfter(wait)
+    }
+
+    /// Whether an attempt may start `elapsed` after the event was first offered: `None` to make
+    /// it, or why the delivery ends instead. No attempt is ever started after the time-to-live
+    /// (a delivery may expire while it waits for a free attempt slot); as in
+    /// [`RetryPolicy::decide`], an attempt exactly at expiry is still made.
+    pub fn before_attempt(&self, elapsed: Duration) -> Option<GiveUpReason> {
+        (elapsed > self.event_time_to_live).then_some(GiveUpReason::TimeToLiveExceeded)
+    }
+}
+
+/// When, and as what, an attempt's answer is observed under the per-attempt `timeout`, for an
+/// endpoint that answers `result` after `latency`: no answer (a timeout, a lost acknowledgement)
+/// and an answer that comes at or after the timeout are a [`AttemptResult::Timeout`] observed
+/// when the timeout expires; any other answer as it comes.
+pub fn within_timeout(
+    timeout: Duration,
+    latency: Duration,
+    result: AttemptResult,
+) -> (Duration, AttemptResult) {
+    if result == AttemptResult::Timeout || latency >= timeout {
+        (timeout, AttemptResult::Timeout)
+    } else {
+        (latency, result)
     }
 }
 
@@ -718,6 +739,43 @@ mod tests {
     }
 
     #[test]
+    fn no_attempt_starts_after_the_ttl_but_one_exactly_at_expiry_does() {
+        let policy = RetryPolicy {
+            event_time_to_live: secs(60),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(policy.before_attempt(Duration::ZERO), None);
+        assert_eq!(policy.before_attempt(secs(60)), None);
+        assert_eq!(
+            policy.before_attempt(secs(60) + Duration::from_nanos(1)),
+            Some(GiveUpReason::TimeToLiveExceeded)
+        );
+    }
+
+    #[test]
+    fn an_answer_at_or_after_the_timeout_or_none_is_a_timeout_when_it_expires() {
+        let timeout = secs(30);
+        let ok = AttemptResult::status(200);
+        assert_eq!(within_timeout(timeout, secs(1), ok), (secs(1), ok));
+        let busy = AttemptResult::status(503);
+        assert_eq!(within_timeout(timeout, secs(29), busy), (secs(29), busy));
+        for (latency, result) in [
+            (secs(30), ok),
+            (secs(31), busy),
+            (secs(1), AttemptResult::Timeout),
+            (Duration::ZERO, AttemptResult::Timeout),
+        ] {
+            assert_eq!(
+                within_timeout(timeout, latency, result),
+                (timeout, AttemptResult::Timeout),
+                "{latency:?} {result:?}"
+            );
+        }
+        let error = AttemptResult::ConnectionError;
+        assert_eq!(within_timeout(timeout, secs(2), error), (secs(2), error));
+    }
+
+    #[test]
     fn reasons_serialize_by_name() {
         let json = |r: GiveUpReason| serde_json::to_string(&r).unwrap();
         assert_eq!(
@@ -731,14 +789,6 @@ mod tests {
         assert_eq!(
             json(GiveUpReason::NonRetriableStatus(413)),
             r#"{"NonRetriableStatus":413}"#
-        );
-        assert_eq!(
-            json(GiveUpReason::NoDeadLetterLocation),
-            r#""NoDeadLetterLocation""#
-        );
-        assert_eq!(
-            json(GiveUpReason::ShutdownBeforeDelivery),
-            r#""ShutdownBeforeDelivery""#
         );
         assert_eq!(
             GiveUpReason::NonRetriableStatus(403).as_str(),
@@ -856,7 +906,19 @@ mod tests {
                     prop_assert_eq!(starts.len(), 1);
                     prop_assert_eq!(at, last_end);
                 }
-                other => prop_assert!(false, "policy never gives {other:?}"),
+            }
+        }
+
+        #[test]
+        fn every_retry_decide_schedules_may_start(
+            policy in arb_policy(),
+            failure in arb_failure(),
+            attempts in 1u32..30,
+            elapsed in arb_duration(90_000_000),
+            seed in any::<u64>(),
+        ) {
+            if let Decision::RetryAfter(wait) = policy.decide(attempts, elapsed, failure, &mut rng(seed)) {
+                prop_assert_eq!(policy.before_attempt(elapsed + wait), None);
             }
         }
 

@@ -1,11 +1,13 @@
 //! A routed event on its way to one endpoint: what every sink, the worker and the dead-letter
-//! writer pass around. A leaf: it imports only the event and the attempt result, so the modules
-//! that use it never import one another through it.
+//! writer pass around, and the one place its ending is made ([`Delivery::ending`]). A leaf: it
+//! imports only the event, the attempt result and the ending's types ([`super::outcome`]), so
+//! the modules that use it never import one another through it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::classify::AttemptResult;
+use super::outcome::{Ending, Outcome};
 use crate::event::Serialized;
 
 /// One routed event on its way to one endpoint.
@@ -41,6 +43,20 @@ impl Delivery {
             last_attempt_at: None,
             last_result: None,
             received: false,
+        }
+    }
+
+    /// How this delivery ended at endpoint `endpoint`, at `at` (since the run started), for
+    /// [`crate::account::Accounts::end`]: the one place an [`Ending`] is made.
+    pub fn ending(&self, endpoint: usize, outcome: Outcome, at: Duration) -> Ending<'_> {
+        Ending {
+            event_id: &self.event.event.id,
+            route: self.route,
+            endpoint,
+            outcome,
+            attempts: self.attempts,
+            first_attempt_at: self.first_attempt_at,
+            final_at: at,
         }
     }
 }

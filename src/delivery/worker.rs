@@ -6,7 +6,8 @@
 //! intake (bounded queue, `maxBacklog`) → concurrency (`concurrency` attempts in flight) →
 //! time-to-live (no attempt is started after expiry) → per-attempt timeout → sink →
 //! classification → retry policy (schedule, minimum delays, TTL at the next attempt) →
-//! dead-letter writer or drop.
+//! dead-letter writer or drop. The policy decides (time-to-live, timeout, retry: pure
+//! functions in [`super::policy`]); the worker only keeps the timers and waits.
 //!
 //! One task per endpoint. Simulated latencies are timers in the worker's own schedule rather
 //! than a future per attempt, so a zero-latency endpoint costs a function call per attempt and
@@ -24,12 +25,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::classify::{AttemptOutcome, AttemptResult, EndpointClass};
-use super::policy::{Decision, GiveUpReason, RetryPolicy};
+use super::policy::{Decision, GiveUpReason, RetryPolicy, within_timeout};
 use super::routed::Delivery;
-use crate::account::{Accounts, Ending, Outcome};
+use crate::account::{Accounts, Outcome};
 use crate::clock::Clock;
+use crate::context::RunContext;
 use crate::deadletter::writer::DeadLetterJob;
-use crate::seed::SeededRng;
+use crate::seed::{self, SeededRng};
 use crate::sink::{Answer, Attempt, Sink};
 
 /// A worker's settings.
@@ -160,19 +162,19 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Worker {
-    /// A worker for one endpoint. `dead_letters` is `None` when the endpoint has no
-    /// dead-letter location: given-up deliveries are then dropped (counted, in the ledger).
-    #[allow(clippy::too_many_arguments)]
+    /// A worker for one endpoint, sending attempts to `sink`, taking deliveries from `inbox`
+    /// and handing given-up ones to `dead_letters` (`None` when the endpoint has no dead-letter
+    /// location: they are then dropped, counted, in the ledger). Its retry jitter comes from the
+    /// run's stream `endpoint:<name>:retry`.
     pub fn new(
         settings: WorkerSettings,
         sink: Box<dyn Sink>,
         inbox: mpsc::Receiver<Vec<Delivery>>,
         dead_letters: Option<mpsc::Sender<DeadLetterJob>>,
-        accounts: Arc<Accounts>,
-        clock: Clock,
-        rng: SeededRng,
-        abort: CancellationToken,
+        context: &RunContext,
     ) -> Self {
+        let name = &context.accounts.endpoint_names()[settings.endpoint];
+        let rng = seed::stream(context.seed, &format!("endpoint:{name}:retry"));
         Worker {
             class: sink.class(),
             max_batch: sink.max_batch().max(1),
@@ -181,10 +183,10 @@ impl Worker {
             sink,
             inbox,
             dead_letters,
-            accounts,
-            clock,
+            accounts: context.accounts.clone(),
+            clock: context.clock,
             rng,
-            abort,
+            abort: context.abort.clone(),
             ready: VecDeque::new(),
             timers: BinaryHeap::new(),
             seq: 0,
@@ -203,7 +205,7 @@ impl Worker {
     }
 
     /// Runs until the queue is closed and every delivery has ended, or until aborted (the rest
-    /// then ends `inFlight`).
+    /// then ends `inFlight`; the protocol: [`crate::engine`], "Stopping").
     pub async fn run(mut self) -> WorkerStats {
         let mut inbox_open = true;
         let start = self.clock.start_instant();
@@ -275,12 +277,9 @@ impl Worker {
                 let Some(delivery) = self.ready.pop_front() else {
                     break;
                 };
-                // No attempt is ever started after the time-to-live (it may have expired while
-                // the delivery waited for a free slot).
-                if now.saturating_sub(delivery.routed_at) > self.settings.policy.event_time_to_live
-                {
-                    self.give_up(delivery, GiveUpReason::TimeToLiveExceeded, now)
-                        .await;
+                let elapsed = now.saturating_sub(delivery.routed_at);
+                if let Some(reason) = self.settings.policy.before_attempt(elapsed) {
+                    self.give_up(delivery, reason, now).await;
                     continue;
                 }
                 if self.preferred_bytes.is_some() {
@@ -302,21 +301,9 @@ impl Worker {
             match self.sink.attempt(&batch, now) {
                 Attempt::Now(answer) => self.complete(batch, answer, now).await,
                 Attempt::After(latency, answer) => {
-                    // No answer (timeout, lost ack), or one slower than the attempt timeout,
-                    // is a timeout observed when the attempt timeout expires.
-                    let timeout = self.settings.attempt_timeout;
-                    let silent = answer.result == AttemptResult::Timeout;
-                    let (after, answer) = if silent || latency >= timeout {
-                        (
-                            timeout,
-                            Answer {
-                                result: AttemptResult::Timeout,
-                                received: answer.received,
-                            },
-                        )
-                    } else {
-                        (latency, answer)
-                    };
+                    let (after, result) =
+                        within_timeout(self.settings.attempt_timeout, latency, answer.result);
+                    let answer = Answer { result, ..answer };
                     self.in_flight += 1;
                     self.schedule(
                         now + after,
@@ -403,8 +390,7 @@ impl Worker {
                     self.stats
                         .delivery_latency
                         .saturating_record(micros(now.saturating_sub(delivery.routed_at)));
-                    self.end(&delivery, Outcome::Delivered, None, None, now)
-                        .await;
+                    self.end(&delivery, Outcome::Delivered, now).await;
                     continue;
                 }
                 AttemptOutcome::Failed(failure) => failure,
@@ -434,77 +420,42 @@ impl Worker {
 
     /// Dead-letters `delivery` (the writer records its ending) or, without a location, drops it.
     async fn give_up(&mut self, delivery: Delivery, reason: GiveUpReason, now: Duration) {
+        let Some(writer) = &self.dead_letters else {
+            self.end(&delivery, Outcome::Dropped { cause: reason }, now)
+                .await;
+            return;
+        };
         self.backlog -= 1;
-        match &self.dead_letters {
-            Some(writer) => {
-                self.counters().dead_letter_pending.fetch_add(1, Relaxed);
-                let job = DeadLetterJob {
-                    endpoint: self.settings.endpoint,
-                    delivery,
-                    reason,
-                    at: now,
-                };
-                if let Err(mpsc::error::SendError(job)) = writer.send(job).await {
-                    // The writer is gone only when the run is being torn down.
-                    self.counters().dead_letter_pending.fetch_sub(1, Relaxed);
-                    self.end_raw(
-                        &job.delivery,
-                        Outcome::InFlight,
-                        Some(GiveUpReason::ShutdownBeforeDelivery),
-                        Some(reason),
-                        now,
-                    )
-                    .await;
-                }
-            }
-            None => {
-                let ending = Some(GiveUpReason::NoDeadLetterLocation);
-                self.end_raw(&delivery, Outcome::Dropped, ending, Some(reason), now)
-                    .await;
-            }
+        self.counters().dead_letter_pending.fetch_add(1, Relaxed);
+        let job = DeadLetterJob {
+            endpoint: self.settings.endpoint,
+            delivery,
+            reason,
+            at: now,
+        };
+        if let Err(mpsc::error::SendError(job)) = writer.send(job).await {
+            // The writer is gone only when the run is being torn down.
+            self.counters().dead_letter_pending.fetch_sub(1, Relaxed);
+            let outcome = Outcome::InFlight {
+                cause: Some(reason),
+            };
+            let ending = job.delivery.ending(self.settings.endpoint, outcome, now);
+            self.accounts.end(ending).await;
         }
     }
 
-    async fn end(
-        &mut self,
-        delivery: &Delivery,
-        outcome: Outcome,
-        reason: Option<GiveUpReason>,
-        cause: Option<GiveUpReason>,
-        now: Duration,
-    ) {
+    /// Ends `delivery`, which no longer counts against the backlog.
+    async fn end(&mut self, delivery: &Delivery, outcome: Outcome, now: Duration) {
         self.backlog -= 1;
-        self.end_raw(delivery, outcome, reason, cause, now).await;
+        let ending = delivery.ending(self.settings.endpoint, outcome, now);
+        self.accounts.end(ending).await;
     }
 
-    async fn end_raw(
-        &self,
-        delivery: &Delivery,
-        outcome: Outcome,
-        reason: Option<GiveUpReason>,
-        cause: Option<GiveUpReason>,
-        now: Duration,
-    ) {
-        self.accounts
-            .end(Ending {
-                event_id: &delivery.event.event.id,
-                route: delivery.route,
-                endpoint: self.settings.endpoint,
-                outcome,
-                reason,
-                cause,
-                attempts: delivery.attempts,
-                first_attempt_at: delivery.first_attempt_at,
-                final_at: now,
-            })
-            .await;
-    }
-
-    /// The run was stopped: everything still held ends `inFlight`.
+    /// The run was aborted: everything still held (ready, waiting for a retry, being attempted,
+    /// still in the queue) ends `inFlight`, in that order.
     async fn abort_all(&mut self) {
         self.running.abort_all();
         let now = self.clock.elapsed();
-        let reason = Some(GiveUpReason::ShutdownBeforeDelivery);
         let mut held: Vec<Delivery> = self.ready.drain(..).collect();
         for Reverse(timer) in std::mem::take(&mut self.timers)
             .into_sorted_vec()
@@ -527,14 +478,13 @@ impl Worker {
         // means none can arrive after this (a late sender gets its batch back and accounts it).
         self.inbox.close();
         while let Ok(batch) = self.inbox.try_recv() {
-            self.backlog += batch.len();
             held.extend(batch);
         }
         self.in_flight = 0;
-        for delivery in held {
-            self.end(&delivery, Outcome::InFlight, reason, None, now)
-                .await;
-        }
+        self.backlog = 0;
+        self.accounts
+            .end_in_flight(self.settings.endpoint, held, now)
+            .await;
     }
 }
 

@@ -5,8 +5,10 @@
 //! - [`fault`]: the fault model a simulated endpoint answers with.
 //! - [`http`]: Event Grid topics and CloudEvents webhooks over HTTP.
 //! - [`amqp`]: Event Hubs and Service Bus topics over AMQP 1.0.
+//! - [`build`]: every endpoint's sink built from its settings, the same way for every kind.
 
 pub mod amqp;
+pub mod build;
 pub mod fault;
 pub mod http;
 pub mod simulated;
@@ -31,14 +33,10 @@ pub struct Answer {
 impl Answer {
     /// An answer observed over a real connection: the endpoint holds the events when it said so.
     pub fn observed(result: AttemptResult) -> Self {
-        let received = matches!(
+        Answer {
             result,
-            AttemptResult::Status {
-                status: 200..=204,
-                ..
-            }
-        );
-        Answer { result, received }
+            received: result.is_success(),
+        }
     }
 }
 

@@ -64,21 +64,10 @@ pub fn run_virtual(settings: Settings, ledger: &Path, spill: &Path) -> RunReport
     run_paused(settings, options)
 }
 
-/// Runs `settings` with `options` to its end on a paused current-thread runtime (virtual time
-/// unless `options` says otherwise), never stopped.
+/// Runs `settings` with `options` (virtual time) to its end on the paused current-thread runtime
+/// `engine::run_blocking` picks for it, never stopped.
 pub fn run_paused(settings: Settings, options: RunOptions) -> RunReport {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    runtime
-        .block_on(engine::run(
-            settings,
-            options,
-            tokio_util::sync::CancellationToken::new(),
-        ))
-        .unwrap_or_else(|e| panic!("{e}"))
+    engine::run_blocking(settings, options, engine::no_stop).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The ledger's lines.

@@ -76,7 +76,7 @@ pub enum AmqpSinkError {
     Credential(String),
 }
 
-/// The sink for a real (not simulated) `EventHub` or `ServiceBus` endpoint, as the engine
+/// The sink for a real (not simulated) `EventHub` or `ServiceBus` endpoint, as [`crate::sink::build`]
 /// builds it from [`Connection::Amqp`]. `credential` is used for IdentityBased endpoints; `None`
 /// means the endpoint's managed identity (`identity.userAssignedIdentity`, else system-assigned).
 pub fn sink_for(

@@ -294,7 +294,7 @@ impl Producer {
                 Ok(Err(error)) => return classify::amqp_error(&error).into(),
                 Err(super::liveness::Dead) => return AttemptResult::ConnectionError,
             };
-            if result != AttemptResult::status(200) {
+            if !result.is_success() {
                 self.links.put_back(link);
                 return result;
             }

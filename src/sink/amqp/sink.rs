@@ -119,7 +119,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 Ok(transfers) => producer.send(twins, &transfers).await,
                 Err(result) => result,
             };
-            if result != AttemptResult::status(200) {
+            if !result.is_success() {
                 tracing::debug!(?result, thread = self.kind.thread, "AMQP send failed");
             }
             result
