@@ -1,22 +1,29 @@
 //! The HTTP client's own ceiling: events/s posting already-serialized structured CloudEvents, one
 //! per request, with no generator, router, worker or accounting around the client.
 //!
-//! `hyper` is the client twinroute's Event Grid and Webhook sinks share
-//! (`twinroute::sink::http::HttpClient`: hyper-util's pooled client); `reqwest` is the client the
-//! dead-letter blob store keeps (`twinroute::engine::http_client`), which the sinks used before,
-//! for what reqwest's own layers over hyper-util cost. `scripts/bench-http` prints both next to
-//! the full pipeline: the gap between the pipeline and `hyper` is what twinroute costs per
-//! event, the gap between `reqwest` and `hyper` what reqwest's layers do.
+//! - `hyper`: the client twinroute's Event Grid and Webhook sinks share
+//!   (`twinroute::sink::http::HttpClient`, hyper-util's pooled client), through the sinks' own
+//!   send;
+//! - `reqwest`: the client the dead-letter blob store keeps (`twinroute::engine::http_client`),
+//!   which the sinks used before: what reqwest's own layers over hyper-util cost;
+//! - `conn`: hyper's connection-level client, one connection per task and no pool (as `oha`
+//!   uses hyper): what hyper-util's pool and checkout cost.
+//!
+//! `scripts/bench-http` prints them next to the full pipeline: the gap between the pipeline and
+//! `hyper` is what twinroute costs per event.
 //!
 //! ```sh
-//! cargo run --release --example http_client_ceiling -- reqwest|hyper <url> [events] [concurrency] [threads]
+//! cargo run --release --example http_client_ceiling -- hyper|reqwest|conn <url> [events] [concurrency] [threads]
 //! ```
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use twinroute::bench::{MAX_RATE, SIX_ROUTES, pipeline_config};
 use twinroute::clock::WallTimer;
 use twinroute::config::{self, Overrides};
@@ -25,14 +32,25 @@ use twinroute::generator::{DEFAULT_START_TIME, Generator};
 use twinroute::sink::http::{HttpClient, Target};
 
 const USAGE: &str =
-    "usage: http_client_ceiling reqwest|hyper <url> [events] [concurrency] [threads]";
+    "usage: http_client_ceiling hyper|reqwest|conn <url> [events] [concurrency] [threads]";
 const STRUCTURED: &str = "application/cloudevents+json; charset=utf-8";
 
-/// One of the two clients, each set up as twinroute sets it up: keep-alive pool, no delay.
+/// One of the clients, each set up as twinroute sets it up: keep-alive, no delay.
 #[derive(Clone)]
 enum Client {
     Reqwest(reqwest::Client, reqwest::Url),
     Hyper(HttpClient, Arc<Target>),
+    Conn(SocketAddr, hyper::Uri),
+}
+
+/// What one sending task posts through: a shared client, or a connection of its own.
+enum Sender {
+    Shared(Client),
+    Connection {
+        sender: SendRequest<Full<Bytes>>,
+        path: hyper::Uri,
+        host: HeaderValue,
+    },
 }
 
 impl Client {
@@ -43,14 +61,46 @@ impl Client {
                 url.parse().expect("an http URL"),
             ),
             "hyper" => Client::Hyper(HttpClient::new(), Arc::new(Target::parse(url))),
+            "conn" => {
+                let uri: hyper::Uri = url.parse().expect("an http URL");
+                let authority = uri.authority().expect("a host").as_str();
+                Client::Conn(authority.parse().expect("an ip:port"), uri)
+            }
             _ => panic!("{USAGE}"),
         }
     }
 
+    /// A sender for one task: `conn` opens the task's own connection.
+    async fn sender(&self) -> Sender {
+        let Client::Conn(addr, uri) = self else {
+            return Sender::Shared(self.clone());
+        };
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("a connection");
+        stream.set_nodelay(true).expect("no delay");
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("a handshake");
+        tokio::spawn(connection);
+        Sender::Connection {
+            sender,
+            path: uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .parse()
+                .expect("a path"),
+            host: HeaderValue::from_str(uri.authority().expect("a host").as_str()).expect("a host"),
+        }
+    }
+}
+
+impl Sender {
     /// Posts `body`; true when the answer is 2xx and its body was read.
-    async fn post(&self, body: Bytes) -> bool {
+    async fn post(&mut self, body: Bytes) -> bool {
         match self {
-            Client::Reqwest(client, url) => {
+            Sender::Shared(Client::Reqwest(client, url)) => {
                 let sent = client
                     .post(url.clone())
                     .header(CONTENT_TYPE, STRUCTURED)
@@ -64,11 +114,30 @@ impl Client {
                     Err(_) => false,
                 }
             }
-            // The sinks' own send: it reads the answer's body to its end, as reqwest's does above.
-            Client::Hyper(client, url) => {
+            // The sinks' own send: it reads the answer's body to its end, as the others do.
+            Sender::Shared(Client::Hyper(client, url)) => {
                 let mut headers = HeaderMap::with_capacity(1);
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
                 client.post(url, headers, body).await.received
+            }
+            Sender::Shared(Client::Conn(..)) => unreachable!("Client::sender opens a connection"),
+            Sender::Connection { sender, path, host } => {
+                if sender.ready().await.is_err() {
+                    return false;
+                }
+                let mut request = hyper::Request::new(Full::new(body));
+                *request.method_mut() = hyper::Method::POST;
+                *request.uri_mut() = path.clone();
+                let headers = request.headers_mut();
+                headers.insert(HOST, host.clone());
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
+                match sender.send_request(request).await {
+                    Ok(response) => {
+                        response.status().is_success()
+                            && response.into_body().collect().await.is_ok()
+                    }
+                    Err(_) => false,
+                }
             }
         }
     }
@@ -111,9 +180,10 @@ fn main() {
                 let (client, bodies, next) =
                     (client.clone(), Arc::clone(&bodies), Arc::clone(&next));
                 tokio::spawn(async move {
+                    let mut sender = client.sender().await;
                     let mut delivered = 0usize;
                     while let Some(body) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        delivered += usize::from(client.post(body.clone()).await);
+                        delivered += usize::from(sender.post(body.clone()).await);
                     }
                     delivered
                 })

@@ -221,7 +221,167 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+
     use super::*;
+
+    /// A loopback HTTP/1.1 server answering every request with `answers[i]` (the last one again
+    /// when they run out). It sends each request's head (lower-cased) and the connection's
+    /// number on `seen`.
+    async fn server(
+        answers: Vec<&'static str>,
+    ) -> (String, mpsc::UnboundedReceiver<(usize, String)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (seen, heads) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            for connection in 0.. {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (seen, answers, answered) = (seen.clone(), answers.clone(), answered.clone());
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    loop {
+                        let mut head = String::new();
+                        loop {
+                            let mut line = String::new();
+                            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            head.push_str(&line.to_ascii_lowercase());
+                        }
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .map_or(0, |n| n.trim().parse().unwrap());
+                        let mut body = vec![0; length];
+                        stream.read_exact(&mut body).await.unwrap();
+                        let _ = seen.send((connection, head));
+                        let n = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let answer = answers[n.min(answers.len() - 1)];
+                        stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        (url, heads)
+    }
+
+    async fn post(client: &HttpClient, url: &str, headers: HeaderMap) -> Answer {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            client.post(&Target::parse(url), headers, Bytes::from_static(b"[]")),
+        )
+        .await
+        .expect("an answer within 10 s")
+    }
+
+    #[tokio::test]
+    async fn answers_are_statuses_with_retry_after_and_connections_are_reused() {
+        let (url, mut heads) = server(vec![
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 5\r\n\r\nbusy!",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ])
+        .await;
+        let client = HttpClient::new();
+        let answer = post(
+            &client,
+            &format!("{url}/api/events?code=c"),
+            HeaderMap::new(),
+        )
+        .await;
+        assert_eq!(
+            answer.result,
+            AttemptResult::Status {
+                status: 503,
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        assert!(!answer.received);
+        let answer = post(
+            &client,
+            &format!("{url}/api/events?code=c"),
+            HeaderMap::new(),
+        )
+        .await;
+        assert_eq!(answer.result, AttemptResult::status(200));
+        assert!(answer.received);
+        let (first, head) = heads.recv().await.unwrap();
+        assert!(
+            head.starts_with("post /api/events?code=c http/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("content-length: 2\r\n"), "{head}");
+        let (second, _) = heads.recv().await.unwrap();
+        assert_eq!(
+            first, second,
+            "the body was read, so the connection went back to the pool"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_an_answer_not_followed() {
+        let (url, mut heads) = server(vec![
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\n\r\n",
+        ])
+        .await;
+        let answer = post(&HttpClient::new(), &format!("{url}/hook"), HeaderMap::new()).await;
+        assert_eq!(answer.result, AttemptResult::status(307));
+        assert_eq!(
+            heads.recv().await.unwrap().1.lines().next(),
+            Some("post /hook http/1.1")
+        );
+    }
+
+    #[tokio::test]
+    async fn url_credentials_are_sent_as_basic_authorization_unless_a_header_says_otherwise() {
+        let (url, mut heads) = server(vec!["HTTP/1.1 204 No Content\r\n\r\n"]).await;
+        let with_credentials = url.replace("http://", "http://user:pa%20ss@");
+        let client = HttpClient::new();
+        post(&client, &with_credentials, HeaderMap::new()).await;
+        let (_, head) = heads.recv().await.unwrap();
+        assert!(
+            head.contains("authorization: basic dxnlcjpwysbzcw==\r\n"),
+            "{head}"
+        );
+        assert!(
+            !head.contains("user"),
+            "the credentials left the URL: {head}"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer configured"));
+        post(&client, &with_credentials, headers).await;
+        let (_, head) = heads.recv().await.unwrap();
+        assert!(
+            head.contains("authorization: bearer configured\r\n"),
+            "{head}"
+        );
+        assert_eq!(head.matches("authorization").count(), 1, "{head}");
+    }
+
+    #[tokio::test]
+    async fn no_listener_is_a_connection_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let answer = post(
+            &HttpClient::new(),
+            &format!("http://127.0.0.1:{port}/"),
+            HeaderMap::new(),
+        )
+        .await;
+        assert_eq!(answer.result, AttemptResult::ConnectionError);
+        assert!(!answer.received);
+    }
 
     #[test]
     fn a_url_is_parsed_once_as_a_browser_would() {
